@@ -1,0 +1,13 @@
+import type { Command } from 'commander';
+
+/** Sets the process exit code a subcommand decided on. */
+export type SetExitCode = (code: number) => void;
+
+/**
+ * Every subcommand lives in its own module under ./commands/ and registers itself here;
+ * the list is explicit so start-up loads nothing by directory scan.
+ */
+export function registerCommands(program: Command, setExitCode: SetExitCode): void {
+  void program;
+  void setExitCode;
+}

@@ -1,0 +1,66 @@
+import type { DmaAccess, GuestMemory } from './guest-memory.ts';
+import type { PowerStateName } from './pci.ts';
+
+export type RegisterWidth = 1 | 2 | 4;
+
+/** What a transport can do on the guest side of a member; a test that needs a missing one is NOT_TESTED. */
+export interface MemberCapabilities {
+  /** takeDmaLog() reports every device access to guest memory. */
+  dmaObservation: boolean;
+  /** takeEvents() reports MSI-X / INTx messages and PME. */
+  interruptObservation: boolean;
+  /** flr() performs a PCIe Function Level Reset of the VF. */
+  flr: boolean;
+  /** setPowerState() moves the VF between D0 and D3hot through its PM capability. */
+  powerManagement: boolean;
+  /** pciConfigRead/Write reach the VF's PCI configuration space. */
+  pciConfig: boolean;
+  /** The member's guest memory is its own address space, so migrating it between members means copying. */
+  separateMemory: boolean;
+}
+
+export type MemberEvent =
+  | { seq: number; kind: 'msix'; vector: number }
+  | { seq: number; kind: 'intx' }
+  | { seq: number; kind: 'pme' };
+
+/**
+ * The guest side of one member device (a VF): its virtio-pci structures at exact access width, its
+ * PCI function controls, its guest memory, and what the transport could observe of its behaviour.
+ * The guest virtio driver (harness/guest) is written once against this interface.
+ */
+export interface MemberPort {
+  /** group_member_id of this member (SR-IOV VF number, 1-based). */
+  readonly id: number;
+  readonly virtioType: number;
+  readonly capabilities: MemberCapabilities;
+  readonly memory: GuestMemory;
+
+  /** struct virtio_pci_common_cfg; 64-bit fields are accessed as two 32-bit halves. */
+  commonCfgRead(offset: number, width: RegisterWidth): Promise<number>;
+  commonCfgWrite(offset: number, width: RegisterWidth, value: number): Promise<void>;
+  /** Device-specific configuration (VIRTIO_PCI_CAP_DEVICE_CFG). */
+  deviceCfgRead(offset: number, width: RegisterWidth): Promise<number>;
+  deviceCfgWrite(offset: number, width: RegisterWidth, value: number): Promise<void>;
+  /** Available-buffer notification for a queue (16-bit write of the queue index at its notify address). */
+  notify(queueIndex: number): Promise<void>;
+  /** VIRTIO_PCI_CAP_ISR_CFG: read-and-clear. */
+  isrRead(): Promise<number>;
+
+  /** PCI configuration space of the VF (capabilities, PM, PCIe, the VIRTIO_PCI_CAP_PCI_CFG window). */
+  pciConfigRead(offset: number, width: RegisterWidth): Promise<number>;
+  pciConfigWrite(offset: number, width: RegisterWidth, value: number): Promise<void>;
+  /** Initiates a Function Level Reset and resolves when the function may be accessed again. */
+  flr(): Promise<void>;
+  setPowerState(state: PowerStateName): Promise<void>;
+
+  /**
+   * Gives the device time to act on what the guest did (process kicks, complete requests). The
+   * simulator runs its pending work to completion; hardware transports wait up to `ms`.
+   */
+  settle(ms?: number): Promise<void>;
+  /** Interrupts and PME seen since the last call. */
+  takeEvents(): MemberEvent[];
+  /** Device accesses to guest memory since the last call; empty when dmaObservation is false. */
+  takeDmaLog(): DmaAccess[];
+}
