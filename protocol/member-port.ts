@@ -19,6 +19,17 @@ export interface MemberCapabilities {
   separateMemory: boolean;
 }
 
+/**
+ * Device-side events a test can cause on a simulated or software device (a real card cannot be told
+ * to change its configuration or to wake): present only where the transport can do it.
+ */
+export interface MemberStimuli {
+  /** The device changes its configuration (block: capacity), which calls for a configuration change notification. */
+  configChange(): Promise<void>;
+  /** A wake event while the function is in D3hot with PME enabled, which calls for a PME. */
+  wake(): Promise<void>;
+}
+
 export type MemberEvent =
   | { seq: number; kind: 'msix'; vector: number }
   | { seq: number; kind: 'intx' }
@@ -63,4 +74,6 @@ export interface MemberPort {
   takeEvents(): MemberEvent[];
   /** Device accesses to guest memory since the last call; empty when dmaObservation is false. */
   takeDmaLog(): DmaAccess[];
+  /** Device-side events the transport can cause (simulator, software devices). */
+  readonly stimuli?: MemberStimuli;
 }
