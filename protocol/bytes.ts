@@ -5,9 +5,13 @@ export function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Rounds n up to a multiple of `to` (a power of two). */
+/**
+ * Rounds n up to a multiple of `to` (a power of two). Plain arithmetic, not 32-bit bitwise operators:
+ * `(n + to - 1) & ~(to - 1)` wraps negative from 2^31 on, which made a TLV length near 2 GiB look
+ * like a negative span.
+ */
 export function alignUp(n: number, to: number): number {
-  return (n + to - 1) & ~(to - 1);
+  return Math.ceil(n / to) * to + 0;
 }
 
 /**

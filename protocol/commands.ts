@@ -281,7 +281,9 @@ export function decodeWriteRecordsReadResult(
 /** Encodes opcodes as le64 words: bit b of word w is opcode 64*w + b. Length ceil((max+1)/64) words (B2). */
 export function encodeOpcodeBitmap(opcodes: Iterable<number>, minWords = 1): Uint8Array {
   const list = [...opcodes];
-  const max = list.length ? Math.max(...list) : -1;
+  // A loop, not Math.max(...list): spreading a long list overflows the call stack (RangeError).
+  let max = -1;
+  for (const op of list) if (op > max) max = op;
   const words = Math.max(minWords, Math.ceil((max + 1) / 64));
   const out = new Uint8Array(words * 8);
   for (const op of list) out[op >> 3] |= 1 << (op & 7);

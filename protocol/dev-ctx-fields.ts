@@ -78,12 +78,27 @@ export function encodeDevFeatures(features: bigint, words = 2): Uint8Array {
   return w.bytes;
 }
 
+/** Largest value whose bits fit a JS bigint (V8 caps a BigInt at 2^30 bits). */
+const MAX_FEATURE_BYTES = 1 << 27;
+
+/**
+ * Linear in the value length: the words are joined as one hex string, most significant first, and
+ * converted once. (OR-ing shifted words into a growing bigint was quadratic: a 256 KiB value took
+ * seconds, a few MiB would stall a device parsing a written context.)
+ */
 export function decodeDevFeatures(v: Uint8Array): bigint {
   const r = new Reader(v, 'VIRTIO_DEV_CTX_DEV_FEATURES');
   if (v.length % 8 !== 0) r.fail(`value is ${v.length} bytes, not a whole number of le64 words`);
-  let f = 0n;
-  for (let i = 0; r.remaining > 0; i++) f |= r.u64('feature_bits') << BigInt(64 * i);
-  return f;
+  if (v.length > MAX_FEATURE_BYTES) r.fail(`value is ${v.length} bytes, more feature words than a bigint can hold`);
+  const words = v.length / 8;
+  if (words === 0) return 0n;
+  const hexWords = new Array<string>(words);
+  for (let i = 0; i < words; i++) {
+    const lo = r.u32('feature_bits');
+    const hi = r.u32('feature_bits');
+    hexWords[words - 1 - i] = hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0');
+  }
+  return BigInt('0x' + hexWords.join(''));
 }
 
 /** VIRTIO_DEV_CTX_PCI_VQ_CFG: struct virtio_dev_ctx_pci_vq_cfg (E13: 30 bytes packed, 32 natural). */

@@ -170,6 +170,10 @@ export class DevCtxStreamParser {
       if (this.len - this.parsed < TLV_HEADER_SIZE) return;
       const r = new Reader(bytes, 'virtio_dev_ctx', this.parsed);
       const type = r.u16();
+      // A reserved type is known from the header: fail now, not after a (possibly huge) value arrived.
+      if (!this.opts.allowReservedTypes && devCtxTypeClass(type) !== 'defined') {
+        throw new DecodeError('virtio_dev_ctx_field_tlv', this.parsed, `type 0x${type.toString(16)} is in a reserved range`);
+      }
       r.skip(6);
       const length = r.u64();
       if (length > BigInt(0x7fffffff)) throw new DecodeError('virtio_dev_ctx_field_tlv', this.parsed, `length ${length} is not a plausible field length`);
@@ -179,7 +183,8 @@ export class DevCtxStreamParser {
       this.fields.push(readTlv(rr, this.a, this.opts));
       this.parsed = rr.pos;
     }
-    if (this.len > this.parsed) {
+    // Same trailing-bytes rule as decodeDevCtx (checkTrailing), allowTrailing included.
+    if (this.len > this.parsed && !this.opts.allowTrailing) {
       const rest = bytes.subarray(this.parsed);
       if (rest.length >= 8 || rest.some((b) => b !== 0)) {
         throw new DecodeError('virtio_dev_ctx', this.parsed, `${rest.length} bytes after the last of ${this.fieldCount} fields`);

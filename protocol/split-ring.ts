@@ -1,4 +1,4 @@
-import { view } from './bytes.ts';
+import { Reader, view } from './bytes.ts';
 
 /** Split virtqueue layouts (virtio 1.3 split-ring.tex). All fields little-endian. */
 export const VIRTQ_DESC_SIZE = 16;
@@ -33,9 +33,10 @@ export const AvailOff = { FLAGS: 0, IDX: 2, RING: 4 } as const;
 export const UsedOff = { FLAGS: 0, IDX: 2, RING: 4 } as const;
 export const USED_ELEM_SIZE = 8;
 
+/** Reads the first 16 bytes of `b`; a shorter buffer is a DecodeError (it used to escape as a RangeError). */
 export function decodeDesc(b: Uint8Array): VirtqDesc {
-  const dv = view(b);
-  return { addr: dv.getBigUint64(0, true), len: dv.getUint32(8, true), flags: dv.getUint16(12, true), next: dv.getUint16(14, true) };
+  const r = new Reader(b, 'virtq_desc');
+  return { addr: r.u64('addr'), len: r.u32('len'), flags: r.u16('flags'), next: r.u16('next') };
 }
 
 export function encodeDesc(d: VirtqDesc, out = new Uint8Array(VIRTQ_DESC_SIZE)): Uint8Array {
