@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerRun } from './commands/run.ts';
 
 /** Sets the process exit code a subcommand decided on. */
 export type SetExitCode = (code: number) => void;
@@ -8,6 +9,5 @@ export type SetExitCode = (code: number) => void;
  * the list is explicit so start-up loads nothing by directory scan.
  */
 export function registerCommands(program: Command, setExitCode: SetExitCode): void {
-  void program;
-  void setExitCode;
+  registerRun(program, setExitCode);
 }

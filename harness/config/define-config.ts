@@ -1,0 +1,83 @@
+import type { ProfileSettings } from '../../spec/profile-settings.ts';
+
+/** Levels a run may select (the catalog's levels). */
+export type ConfigLevel = 'MUST' | 'MUST NOT' | 'SHOULD' | 'SHOULD NOT' | 'MAY';
+
+export interface SimulatorMemberConfig {
+  type: 'block' | 'entropy';
+  /** Request queues of a block member (default 1). */
+  numQueues?: number;
+  /** Largest queue size offered (default 256). */
+  queueSizeMax?: number;
+}
+
+/** The built-in simulator: the reference device in this process (the default). */
+export interface SimulatorTransportConfig {
+  kind: 'simulator';
+  /** The reference device's members (default: two block members). */
+  devices?: SimulatorMemberConfig[];
+  /** Optional command sets the simulated device offers (default: all). */
+  commandSets?: { fieldsQuery?: boolean; writeRecords?: boolean };
+  /** A seeded-bug variant of the reference device (see `vmcts mutants`). */
+  mutant?: string;
+}
+
+/** Linux VFIO on a bare-metal host: the owner PF and its VFs, named by PCI address. */
+export interface VfioTransportConfig {
+  kind: 'vfio';
+  /** PCI address of the owner PF, e.g. "0000:3b:00.0". Only named addresses are ever touched. */
+  pf: string;
+  /** PCI addresses of the member VFs to use as guests (default: none, owner-side tests only). */
+  vfs?: string[];
+  /** Allow taking a device away from the kernel driver currently bound to it. */
+  allowUnbind?: boolean;
+}
+
+/** A software device model behind a vfio-user socket. */
+export interface VfioUserTransportConfig {
+  kind: 'vfio-user';
+  /** Path of the owner's vfio-user socket. */
+  socket: string;
+  /** Sockets of member functions, by member id. */
+  members?: Record<string, string>;
+}
+
+export type TransportConfig = SimulatorTransportConfig | VfioTransportConfig | VfioUserTransportConfig;
+
+/** What a run checks and how. Every key is optional except `transport`. */
+export interface ConformanceConfig {
+  transport: TransportConfig;
+  /** Spec profile (default "seed-v2"; `vmcts list --profiles` names them). */
+  profile?: string;
+  /** Profile settings to change (each a named reading of seed-errata.md). */
+  overrides?: Partial<ProfileSettings>;
+  /** Member ids under test, source first (default: the first two the device has). */
+  members?: number[];
+  /** Requirement levels to check (default: all). */
+  levels?: ConfigLevel[];
+  /** Requirement ids to check (default: all). */
+  requirements?: string[];
+  /** Catalog areas to check (default: all). */
+  areas?: string[];
+  /** Test ids to run (default: all that cover the selected requirements). */
+  tests?: string[];
+  /** Seed of everything random in the run (default 1). */
+  seed?: number;
+  timeouts?: {
+    /** One admin command or register access (default 2000). */
+    commandMs?: number;
+    /** One test (default 30000). */
+    testMs?: number;
+    /** The whole run (default 1800000). */
+    runMs?: number;
+  };
+  /** Property-based fuzzing budget. */
+  fuzz?: { runs?: number };
+  /** Where reports go (default "vmcts-out"). */
+  outDir?: string;
+}
+
+/** Typed identity for config files: `export default defineConfig({ ... })`. */
+export function defineConfig(config: ConformanceConfig): ConformanceConfig {
+  return config;
+}

@@ -1,0 +1,412 @@
+import { inject, test, type TestContext } from 'vitest';
+import type { AdminCommandResponse } from '../protocol/admin-transport.ts';
+import { DecodeError } from '../protocol/decode-error.ts';
+import type { MemberPort } from '../protocol/member-port.ts';
+import { Qualifier, qualifierName, Status, statusName } from '../protocol/status.ts';
+import { TransportAbortedError, TransportClosedError, TransportTimeoutError } from '../protocol/transport-errors.ts';
+import type { WireOptions } from '../protocol/wire-options.ts';
+import { Rng } from '../device/random.ts';
+import type { DeviceRecord, SessionRecord } from '../reports/results.ts';
+import { type RequirementOutcome, type TestVerdict, worse } from '../reports/verdicts.ts';
+import type { ProfileSettings } from '../spec/profile-settings.ts';
+import { AdminClient, AdminStatusError } from './admin-client.ts';
+import { GuestDriver, type GuestDriverInit, GuestInitError } from './guest/guest-driver.ts';
+import { UsedRingError } from './guest/guest-queue.ts';
+import type { RunPlan } from './run/run-plan.ts';
+import { getSession, type Session } from './session/session.ts';
+import { renderWireTrace } from './wire-trace.ts';
+
+/** What a test needs from the transport; a missing one makes the test NOT_TESTED with the reason. */
+export type Capability =
+  | 'member-port'
+  | 'raw-frames'
+  | 'dma-observation'
+  | 'interrupt-observation'
+  | 'flr'
+  | 'power-management'
+  | 'pci-config'
+  | 'stimuli'
+  | 'separate-memory';
+
+/** Optional command sets; a device that offers none of a set's opcodes makes the test NOT_APPLICABLE. */
+export type CommandSetName = 'context' | 'fields-query' | 'write-record';
+
+export interface ConformanceTestDef {
+  /** Stable test id (`<area>.<slug>`), used by `--test` and in replay commands. */
+  id: string;
+  title: string;
+  /** Catalog ids this test checks. */
+  requirements: string[];
+  needs?: Capability[];
+  commandSets?: CommandSetName[];
+  /** Members the test uses (1, or 2 for migration between members). Default 1. */
+  members?: 1 | 2;
+  /** Longer budget than the run's testMs (fuzzing). */
+  timeoutMs?: number;
+}
+
+/** The record a test leaves in its task meta for the results collector. */
+export interface TestMetaRecord {
+  id: string;
+  title: string;
+  requirements: string[];
+  verdict: TestVerdict;
+  outcomes: Record<string, RequirementOutcome>;
+  messages: string[];
+  findings: string[];
+  trace: string[];
+  replay: string;
+  device?: DeviceRecord;
+  session?: SessionRecord;
+}
+
+declare module 'vitest' {
+  interface TaskMeta {
+    vmcts?: TestMetaRecord;
+  }
+}
+
+/** A checked rule did not hold (a FAIL for its requirement, or for all of the test's when none is named). */
+export class ConformanceFailure extends Error {
+  override name = 'ConformanceFailure';
+  constructor(
+    message: string,
+    readonly requirement?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The test cannot run here: the device lacks an optional command set, or the transport a capability. */
+export class ConformanceSkip extends Error {
+  override name = 'ConformanceSkip';
+  constructor(
+    readonly verdict: 'NOT_APPLICABLE' | 'NOT_TESTED',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The API a conformance test body gets. */
+export class ConformanceContext {
+  readonly admin: AdminClient;
+  readonly wire: WireOptions;
+  readonly settings: ProfileSettings;
+  readonly members: number[];
+  readonly rng: Rng;
+  readonly outcomes = new Map<string, RequirementOutcome>();
+  readonly messages: string[] = [];
+  readonly findings: string[] = [];
+  private readonly guests = new Map<number, GuestDriver>();
+
+  constructor(
+    readonly def: ConformanceTestDef,
+    readonly session: Session,
+    readonly plan: RunPlan,
+    readonly seed: number,
+  ) {
+    this.admin = session.admin;
+    this.wire = session.wire;
+    this.settings = plan.profile.settings;
+    this.members = session.membersUnderTest.slice(0, def.members ?? 1);
+    this.rng = new Rng(seed);
+  }
+
+  /** The first member under test (the migration source). */
+  get src(): number {
+    return this.members[0];
+  }
+
+  /** The second member under test (the migration destination). */
+  get dst(): number {
+    if (this.members.length < 2) throw new ConformanceSkip('NOT_TESTED', 'the test needs two members under test');
+    return this.members[1];
+  }
+
+  get opcodes(): WireOptions['opcodes'] {
+    return this.wire.opcodes;
+  }
+
+  port(member: number): MemberPort {
+    if (!this.session.transport.capabilities.memberPort) throw new ConformanceSkip('NOT_TESTED', 'the transport has no member port');
+    return this.session.transport.member(member);
+  }
+
+  /** A guest driver initialized on the member (one per member per test). */
+  async guest(member: number, init?: GuestDriverInit): Promise<GuestDriver> {
+    let g = this.guests.get(member);
+    if (!g) {
+      g = await new GuestDriver(this.port(member)).init(init);
+      this.guests.set(member, g);
+    }
+    return g;
+  }
+
+  private outcome(req: string | undefined, v: RequirementOutcome): void {
+    const targets = req ? [req] : this.def.requirements;
+    for (const r of targets) this.outcomes.set(r, worse(this.outcomes.get(r) ?? 'PASS', v));
+  }
+
+  /** Soft check: records a FAIL for `req` and goes on. Returns the condition. */
+  check(req: string, cond: boolean, message: string): boolean {
+    if (!cond) {
+      this.outcome(req, 'FAIL');
+      this.messages.push(`[${req}] ${message}`);
+    }
+    return cond;
+  }
+
+  /** Hard check: a FAIL for `req` that ends the test. */
+  require(req: string | undefined, cond: boolean, message: string): asserts cond {
+    if (!cond) throw new ConformanceFailure(message, req);
+  }
+
+  fail(req: string | undefined, message: string): never {
+    throw new ConformanceFailure(message, req);
+  }
+
+  /** A SHOULD: unmet is a WARN for `req`, never a FAIL. */
+  should(req: string, cond: boolean, message: string): boolean {
+    if (!cond) {
+      this.outcome(req, 'WARN');
+      this.messages.push(`[${req}] SHOULD unmet: ${message}`);
+    }
+    return cond;
+  }
+
+  /** An observation that does not change the verdict. */
+  finding(message: string): void {
+    this.findings.push(message);
+  }
+
+  notApplicable(message: string): never {
+    throw new ConformanceSkip('NOT_APPLICABLE', message);
+  }
+
+  notTested(message: string): never {
+    throw new ConformanceSkip('NOT_TESTED', message);
+  }
+
+  /** Soft: the command must complete with status OK. */
+  expectOk(req: string, r: AdminCommandResponse, what: string): boolean {
+    return this.check(req, r.status === Status.OK, `${what}: expected OK, got ${describeStatus(r)}`);
+  }
+
+  /** Hard: the command must complete with status OK. */
+  requireOk(req: string | undefined, r: AdminCommandResponse, what: string): void {
+    this.require(req, r.status === Status.OK, `${what}: expected OK, got ${describeStatus(r)}`);
+  }
+
+  /** Soft: exactly this status and qualifier (the base rules that name them, GD1). */
+  expectStatus(req: string, r: AdminCommandResponse, status: number, qualifier: number, what: string): boolean {
+    return this.check(
+      req,
+      r.status === status && r.qualifier === qualifier,
+      `${what}: expected ${statusName(status)}/${qualifierName(qualifier)}, got ${describeStatus(r)}`,
+    );
+  }
+
+  /**
+   * Soft: the device must fail the command (status other than OK, GD3). Where the draft says only
+   * "fails", EINVAL with one of `preferred` qualifiers is the preferred answer (P5): another answer is a
+   * finding, or a FAIL when the profile's failureQualifierMismatch is "fail".
+   */
+  expectRefused(req: string, r: AdminCommandResponse, what: string, preferred: number[] = [Qualifier.INVALID_FIELD, Qualifier.INVALID_COMMAND]): boolean {
+    if (!this.check(req, r.status !== Status.OK, `${what}: the device must fail the command, it completed OK`)) return false;
+    if (r.status === Status.EINVAL && preferred.includes(r.qualifier)) return true;
+    const msg = `${what}: failed with ${describeStatus(r)}; preferred is EINVAL with ${preferred.map(qualifierName).join(' or ')} (P5)`;
+    if (this.settings.failureQualifierMismatch === 'fail') return this.check(req, false, msg);
+    this.finding(msg);
+    return true;
+  }
+}
+
+export function describeStatus(r: AdminCommandResponse): string {
+  return r.status === Status.OK && r.qualifier === 0 ? 'OK' : `${statusName(r.status)}/${qualifierName(r.qualifier)}`;
+}
+
+function capabilityMissing(t: ConformanceContext, cap: Capability): string | undefined {
+  const tr = t.session.transport;
+  if (cap === 'member-port') return tr.capabilities.memberPort ? undefined : 'the transport has no member port';
+  if (cap === 'raw-frames') return tr.capabilities.rawFrames ? undefined : 'the transport cannot send raw admin frames';
+  if (!tr.capabilities.memberPort) return `the transport has no member port (needed for ${cap})`;
+  for (const m of t.members) {
+    const p = tr.member(m);
+    const c = p.capabilities;
+    const has: Record<Exclude<Capability, 'member-port' | 'raw-frames'>, boolean> = {
+      'dma-observation': c.dmaObservation,
+      'interrupt-observation': c.interruptObservation,
+      flr: c.flr,
+      'power-management': c.powerManagement,
+      'pci-config': c.pciConfig,
+      stimuli: p.stimuli !== undefined,
+      'separate-memory': c.separateMemory,
+    };
+    if (!has[cap]) return `member ${m}: the transport lacks ${cap}`;
+  }
+  return undefined;
+}
+
+function commandSetMissing(s: Session, set: CommandSetName): string | undefined {
+  const present = set === 'context' ? s.commandSets.context : set === 'fields-query' ? s.commandSets.fieldsQuery : s.commandSets.writeRecords;
+  return present ? undefined : `the device does not offer the ${set} command set (LIST_QUERY)`;
+}
+
+/** A stable 32-bit seed per test, from the run seed and the test id, so one test replays alone. */
+export function testSeed(runSeed: number, id: string): number {
+  let h = runSeed >>> 0;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+function classify(e: unknown): { verdict: TestVerdict; requirement?: string; message: string } {
+  if (e instanceof ConformanceFailure) return { verdict: 'FAIL', requirement: e.requirement, message: e.message };
+  if (e instanceof ConformanceSkip) return { verdict: e.verdict, message: e.message };
+  if (e instanceof TransportTimeoutError) return { verdict: 'TIMEOUT', message: e.message };
+  if (e instanceof TransportClosedError) return { verdict: 'WEDGED', message: `the device was lost: ${e.message}` };
+  if (e instanceof TransportAbortedError) return { verdict: 'WEDGED', message: e.message };
+  if (e instanceof AdminStatusError) return { verdict: 'FAIL', message: `the device refused a valid command: ${e.message}` };
+  if (e instanceof DecodeError) return { verdict: 'FAIL', message: `the device answered malformed data: ${e.message}` };
+  if (e instanceof UsedRingError || e instanceof GuestInitError) return { verdict: 'FAIL', message: e.message };
+  if (e instanceof Error && (e.name === 'AssertionError' || 'matcherResult' in e)) return { verdict: 'FAIL', message: e.message.split('\n')[0] };
+  const err = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return { verdict: 'HARNESS_ERROR', message: `harness error (not the device's fault): ${err}` };
+}
+
+function deviceRecord(s: Session): DeviceRecord | undefined {
+  const i = s.identity;
+  return i ? { transport: i.transport, description: i.description, address: i.address, pci: i.pci, serial: i.serial, firmware: i.firmware, members: i.members } : undefined;
+}
+
+/** Rejects after `ms` with a TransportTimeoutError: a hung test body never holds the run. */
+function bodyDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new TransportTimeoutError(what, ms)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+function selected(def: ConformanceTestDef, plan: RunPlan): boolean {
+  if (plan.tests.length) return plan.tests.includes(def.id);
+  const want = new Set(plan.requirements);
+  return def.requirements.some((r) => want.has(r));
+}
+
+let planCache: RunPlan | undefined;
+
+function currentPlan(): RunPlan | undefined {
+  if (!planCache) {
+    try {
+      planCache = inject('vmctsPlan');
+    } catch {
+      planCache = undefined;
+    }
+  }
+  return planCache;
+}
+
+/**
+ * Declares a conformance test. It is registered only when it covers a selected requirement (or is
+ * named by `--test`); it runs against the run's shared session from a clean baseline, and leaves
+ * its verdict, per-requirement outcomes, wire trace and replay command in its task meta.
+ */
+export function conformanceTest(def: ConformanceTestDef, body: (t: ConformanceContext) => Promise<void>): void {
+  const plan = currentPlan();
+  if (!plan || !selected(def, plan)) return;
+  const budget = def.timeoutMs ?? plan.timeouts.testMs;
+  test(def.id, { timeout: budget + plan.timeouts.commandMs * 4 + 5_000 }, async (ctx: TestContext) => {
+    await runConformance(def, body, plan, budget, ctx);
+  });
+}
+
+async function runConformance(def: ConformanceTestDef, body: (t: ConformanceContext) => Promise<void>, plan: RunPlan, budget: number, ctx: TestContext): Promise<void> {
+  const meta: TestMetaRecord = {
+    id: def.id,
+    title: def.title,
+    requirements: def.requirements,
+    verdict: 'PASS',
+    outcomes: {},
+    messages: [],
+    findings: [],
+    trace: [],
+    replay: `${plan.replayBase} --test ${def.id}`,
+  };
+  ctx.task.meta.vmcts = meta;
+  let session: Session;
+  try {
+    session = await getSession(plan);
+  } catch (e) {
+    meta.verdict = 'HARNESS_ERROR';
+    meta.messages.push(`could not open the device: ${e instanceof Error ? e.message : String(e)}`);
+    for (const r of def.requirements) meta.outcomes[r] = 'HARNESS_ERROR';
+    throw new Error(meta.messages[0]);
+  }
+  meta.device = deviceRecord(session);
+  meta.session = session.record();
+  const t = new ConformanceContext(def, session, plan, testSeed(plan.seed, def.id));
+  const logStart = session.admin.log.length ? session.admin.log[session.admin.log.length - 1].seq : 0;
+  let verdict: TestVerdict = 'PASS';
+  let failedReq: string | undefined;
+  try {
+    if ((def.members ?? 1) > session.membersUnderTest.length) {
+      t.notTested(`the test needs ${def.members} members under test, the device has ${session.membersUnderTest.length}`);
+    }
+    for (const set of def.commandSets ?? []) {
+      const why = commandSetMissing(session, set);
+      if (why) t.notApplicable(why);
+    }
+    for (const cap of def.needs ?? []) {
+      const why = capabilityMissing(t, cap);
+      if (why) t.notTested(why);
+    }
+    if (session.wedged && !(await session.recover(t.members))) {
+      throw new ConformanceSkip('NOT_TESTED', `not run: ${session.wedged}`);
+    }
+    try {
+      await session.baseline(t.members);
+    } catch (e) {
+      if (!(await session.recover(t.members))) {
+        session.wedged = `the device did not return to the baseline (${e instanceof Error ? e.message : String(e)}) and recovery failed`;
+        throw new TransportClosedError(session.wedged);
+      }
+    }
+    await bodyDeadline(body(t), budget, `test ${def.id}`);
+  } catch (e) {
+    const c = classify(e);
+    verdict = c.verdict;
+    failedReq = c.requirement;
+    t.messages.push(c.message);
+    if ((verdict === 'NOT_TESTED' || verdict === 'NOT_APPLICABLE') && session.wedged && c.message.startsWith('not run:')) verdict = 'WEDGED';
+  }
+  // Per-requirement outcomes: soft checks first, then the verdict that ended the test.
+  for (const r of def.requirements) meta.outcomes[r] = t.outcomes.get(r) ?? 'PASS';
+  if (verdict !== 'PASS') {
+    for (const r of failedReq ? [failedReq] : def.requirements) meta.outcomes[r] = verdict === 'FAIL' ? worse(meta.outcomes[r] ?? 'PASS', 'FAIL') : verdict;
+  }
+  let final: TestVerdict = verdict;
+  for (const o of Object.values(meta.outcomes)) final = worse(final, o);
+  if (final === 'PASS' && verdict !== 'PASS') final = verdict;
+  meta.verdict = final;
+  meta.messages = t.messages;
+  meta.findings = t.findings;
+  if (final !== 'PASS') meta.trace = renderWireTrace(session.admin.log.filter((r) => r.seq > logStart), session.wire);
+  if (final === 'TIMEOUT' || final === 'WEDGED') {
+    if (!(await session.recover(t.members))) session.wedged ??= `the device stopped answering in ${def.id} and recovery failed`;
+  }
+  meta.session = session.record();
+  if (final === 'NOT_APPLICABLE' || final === 'NOT_TESTED') ctx.skip(`${final}: ${t.messages.join('; ')}`);
+  if (final === 'PASS' || final === 'WARN') return;
+  const err = new Error(`${final}: ${t.messages.join('\n') || 'failed'}`);
+  err.name = final;
+  throw err;
+}

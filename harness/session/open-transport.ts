@@ -1,0 +1,44 @@
+import type { AdminTransport } from '../../protocol/admin-transport.ts';
+import type { WireOptions } from '../../protocol/wire-options.ts';
+import { SimulatorTransport } from '../../transports/simulator/simulator-transport.ts';
+import type { ReferenceDeviceOptions } from '../../device/options.ts';
+import type { TransportConfig } from '../config/define-config.ts';
+import { ConfigError } from '../errors.ts';
+
+/** Hooks later transports and the mutant registry plug into, without the session knowing them. */
+export interface TransportFactoryExtras {
+  /** Builds a seeded-bug reference device by name (issue 7). */
+  simulatorDevice?: (mutant: string) => SimulatorTransportDeviceFactory | undefined;
+}
+
+export type SimulatorTransportDeviceFactory = NonNullable<ConstructorParameters<typeof SimulatorTransport>[0]>['createDevice'];
+
+const extras: TransportFactoryExtras = {};
+
+export function registerTransportExtras(e: TransportFactoryExtras): void {
+  Object.assign(extras, e);
+}
+
+/** Opens the transport a config names. Only addresses the config names are ever touched. */
+export async function openTransport(cfg: TransportConfig, wire: WireOptions, commandMs: number, seed: number): Promise<AdminTransport> {
+  switch (cfg.kind) {
+    case 'simulator': {
+      const device: Partial<ReferenceDeviceOptions> = {
+        wire,
+        seed,
+        ...(cfg.devices ? { members: cfg.devices.map((d) => ({ type: d.type, numQueues: d.numQueues, queueSizeMax: d.queueSizeMax })) } : {}),
+        commandSets: { context: true, fieldsQuery: cfg.commandSets?.fieldsQuery ?? true, writeRecords: cfg.commandSets?.writeRecords ?? true },
+      };
+      let createDevice: SimulatorTransportDeviceFactory;
+      if (cfg.mutant) {
+        createDevice = extras.simulatorDevice?.(cfg.mutant);
+        if (!createDevice) throw new ConfigError(`transport.mutant: "${cfg.mutant}" is not a known mutant (see \`vmcts mutants\`)`);
+      }
+      return new SimulatorTransport({ device, createDevice, defaultTimeoutMs: commandMs });
+    }
+    case 'vfio':
+      throw new ConfigError(`transport.kind: "vfio" is not available in this version of vmcts; use "simulator"`);
+    case 'vfio-user':
+      throw new ConfigError(`transport.kind: "vfio-user" is not available in this version of vmcts; use "simulator"`);
+  }
+}
