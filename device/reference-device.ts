@@ -57,6 +57,8 @@ export class ReferenceDevice {
   /** The in-use list: only LIST_QUERY and LIST_USE until LIST_USE says otherwise (GD8). */
   private inUse: Set<number>;
   private tail: Promise<unknown> = Promise.resolve();
+  /** Command handlers by name; seeded-bug variants (device/mutants) wrap or replace entries. */
+  readonly handlers: Partial<Record<CommandName, MemberHandler>> = { ...MEMBER_HANDLERS };
   lastRefusal: RefusalNote | undefined;
 
   constructor(opts: Partial<ReferenceDeviceOptions>, wiring: ReferenceDeviceWiring) {
@@ -124,10 +126,10 @@ export class ReferenceDevice {
     if (!this.supported.has(cmd.opcode) || !this.inUse.has(cmd.opcode)) {
       return einval(Qualifier.INVALID_OPCODE, `opcode 0x${cmd.opcode.toString(16)} is ${this.supported.has(cmd.opcode) ? 'not in the in-use list' : 'not supported'}`);
     }
-    if (cmd.opcode === t.LIST_QUERY) return ok({ result: encodeOpcodeBitmap(this.supported) });
+    if (cmd.opcode === t.LIST_QUERY) return this.listQuery();
     if (cmd.opcode === t.LIST_USE) return this.listUse(cmd);
     const name = commandName(t, cmd.opcode);
-    const handler = name && MEMBER_HANDLERS[name];
+    const handler = name && this.handlers[name];
     if (!handler) return einval(Qualifier.INVALID_OPCODE, `opcode 0x${cmd.opcode.toString(16)} has no handler`);
     const member = cmd.memberId <= BigInt(Number.MAX_SAFE_INTEGER) ? this.members.get(Number(cmd.memberId)) : undefined;
     if (!member) return einval(Qualifier.INVALID_MEMBER, `group_member_id ${cmd.memberId} is outside 1..${this.members.size}`);
@@ -136,8 +138,13 @@ export class ReferenceDevice {
     );
   }
 
+  /** LIST_QUERY: the supported list (always holding LIST_QUERY and LIST_USE). */
+  protected listQuery(): AdminReply {
+    return ok({ result: encodeOpcodeBitmap(this.supported) });
+  }
+
   /** GD9/GD6: the list becomes the in-use list unless it names an opcode the device does not support. */
-  private listUse(cmd: VirtioAdminCmd): AdminReply {
+  protected listUse(cmd: VirtioAdminCmd): AdminReply {
     const wanted = decodeOpcodeBitmap(cmd.data);
     for (const op of wanted) if (!this.supported.has(op)) return badField(`LIST_USE names unsupported opcode 0x${op.toString(16)}`);
     this.inUse = wanted;

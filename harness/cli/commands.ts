@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerListCommand } from './commands/list.ts';
 import { registerRun } from './commands/run.ts';
 
 /** Sets the process exit code a subcommand decided on. */
@@ -10,4 +11,5 @@ export type SetExitCode = (code: number) => void;
  */
 export function registerCommands(program: Command, setExitCode: SetExitCode): void {
   registerRun(program, setExitCode);
+  registerListCommand(program, setExitCode);
 }

@@ -23,6 +23,7 @@ export interface RunFlags {
   out?: string;
   shard?: string;
   fuzzRuns?: string;
+  mutant?: string;
   quiet?: boolean;
 }
 
@@ -39,6 +40,10 @@ export async function resolvePlan(flags: RunFlags, argv: string[]): Promise<{ pl
   config = structuredClone(config);
   if (flags.transport) {
     if (config.transport.kind !== flags.transport) config.transport = { kind: flags.transport } as ConformanceConfig['transport'];
+  }
+  if (flags.mutant) {
+    if (config.transport.kind !== 'simulator') config.transport = { kind: 'simulator' };
+    config.transport = { ...config.transport, mutant: flags.mutant };
   }
   if (flags.profile) config.profile = flags.profile;
   if (flags.requirement?.length) config.requirements = flags.requirement;
@@ -68,7 +73,7 @@ export async function resolvePlan(flags: RunFlags, argv: string[]): Promise<{ pl
     timeouts: { commandMs: config.timeouts?.commandMs ?? 2000, testMs: config.timeouts?.testMs ?? 30_000, runMs: config.timeouts?.runMs ?? 1_800_000 },
     ...(config.fuzz?.runs ? { fuzzRuns: config.fuzz.runs } : {}),
     outDir: path.resolve(config.outDir ?? 'vmcts-out'),
-    replayBase: `vmcts run${configArg}${flags.transport ? ` --transport ${flags.transport}` : ''}${flags.profile ? ` --profile ${flags.profile}` : ''} --seed ${runSeed}`,
+    replayBase: `vmcts run${configArg}${flags.transport ? ` --transport ${flags.transport}` : ''}${flags.mutant ? ` --mutant ${flags.mutant}` : ''}${flags.profile ? ` --profile ${flags.profile}` : ''} --seed ${runSeed}`,
     ...(flags.shard ? { shard: flags.shard } : {}),
   };
   return { plan, command: ['vmcts', ...argv].join(' ') };

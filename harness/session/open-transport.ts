@@ -2,21 +2,22 @@ import type { AdminTransport } from '../../protocol/admin-transport.ts';
 import type { WireOptions } from '../../protocol/wire-options.ts';
 import { SimulatorTransport } from '../../transports/simulator/simulator-transport.ts';
 import type { ReferenceDeviceOptions } from '../../device/options.ts';
+import { findMutant } from '../../device/mutants/index.ts';
+import { ReferenceDevice } from '../../device/reference-device.ts';
 import type { TransportConfig } from '../config/define-config.ts';
 import { ConfigError } from '../errors.ts';
 
-/** Hooks later transports and the mutant registry plug into, without the session knowing them. */
-export interface TransportFactoryExtras {
-  /** Builds a seeded-bug reference device by name (issue 7). */
-  simulatorDevice?: (mutant: string) => SimulatorTransportDeviceFactory | undefined;
-}
-
 export type SimulatorTransportDeviceFactory = NonNullable<ConstructorParameters<typeof SimulatorTransport>[0]>['createDevice'];
 
-const extras: TransportFactoryExtras = {};
-
-export function registerTransportExtras(e: TransportFactoryExtras): void {
-  Object.assign(extras, e);
+/** A reference device with a seeded bug (device/mutants), by name. */
+function mutantDevice(name: string): SimulatorTransportDeviceFactory | undefined {
+  const m = findMutant(name);
+  if (!m) return undefined;
+  return (opts, wiring) => {
+    const d = new ReferenceDevice(opts, wiring);
+    m.apply(d);
+    return d;
+  };
 }
 
 /** Opens the transport a config names. Only addresses the config names are ever touched. */
@@ -31,7 +32,7 @@ export async function openTransport(cfg: TransportConfig, wire: WireOptions, com
       };
       let createDevice: SimulatorTransportDeviceFactory;
       if (cfg.mutant) {
-        createDevice = extras.simulatorDevice?.(cfg.mutant);
+        createDevice = mutantDevice(cfg.mutant);
         if (!createDevice) throw new ConfigError(`transport.mutant: "${cfg.mutant}" is not a known mutant (see \`vmcts mutants\`)`);
       }
       return new SimulatorTransport({ device, createDevice, defaultTimeoutMs: commandMs });

@@ -19,6 +19,7 @@ export function registerRun(program: Command, setExitCode: SetExitCode): void {
     .option('--out <dir>', 'output folder for results.json and the other reports')
     .option('--shard <i/n>', 'run shard i of n')
     .option('--fuzz-runs <n>', 'property-based fuzzing budget')
+    .option('--mutant <name>', 'run against a seeded-bug variant of the reference device (simulator; see `vmcts mutants`)')
     .option('--quiet', 'print nothing but errors')
     .action(async (flags) => {
       // Loaded on use: vitest and the catalog are not needed by the other commands.

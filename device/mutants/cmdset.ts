@@ -1,0 +1,4 @@
+import type { Mutant } from './mutant.ts';
+
+/** Seeded-bug variants for the cmdset requirements. */
+export const CMDSET_MUTANTS: Mutant[] = [];

@@ -1,0 +1,4 @@
+import type { Mutant } from './mutant.ts';
+
+/** Seeded-bug variants for the member requirements. */
+export const MEMBER_MUTANTS: Mutant[] = [];
