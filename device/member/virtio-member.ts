@@ -463,6 +463,8 @@ export abstract class VirtioMember {
     this.writeStream = undefined;
     this.readStream.reset();
     this.mode = mode;
+    // SD14b: writes to the VIRTIO_PCI_CAP_PCI_CFG capability area are ignored in Freeze.
+    this.config.pciCfgWriteLock = mode === DeviceMode.FREEZE;
     if (mode === DeviceMode.ACTIVE) await this.onResume();
   }
 
