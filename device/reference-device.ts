@@ -14,6 +14,7 @@ import { BlockMember } from './member/block.ts';
 import { EntropyMember } from './member/entropy.ts';
 import type { MemberHooks, VirtioMember } from './member/virtio-member.ts';
 import { deviceOptions, type ReferenceDeviceOptions } from './options.ts';
+import { PfFunction } from './owner/pf-function.ts';
 
 const MEMBER_HANDLERS: Partial<Record<CommandName, MemberHandler>> = {
   DEV_MODE_GET: mode.modeGet,
@@ -52,6 +53,8 @@ export class ReferenceDevice {
   readonly clock = new EventClock();
   readonly members = new Map<number, VirtioMember>();
   readonly disk: BlockBacking;
+  /** The owner PF: SR-IOV capability (VF Enable, NumVFs) and its common configuration. */
+  readonly pf: PfFunction;
   /** Opcodes the device supports for the SR-IOV group type. */
   readonly supported: ReadonlySet<number>;
   /** The in-use list: only LIST_QUERY and LIST_USE until LIST_USE says otherwise (GD8). */
@@ -65,6 +68,7 @@ export class ReferenceDevice {
     this.options = deviceOptions(opts);
     const o = this.options;
     this.disk = new BlockBacking(o.diskSectors);
+    this.pf = new PfFunction(o.members.length, o.members[0]?.type === 'entropy' ? 4 : 2);
     o.members.forEach((spec, i) => {
       const id = i + 1;
       const init = {
@@ -123,6 +127,8 @@ export class ReferenceDevice {
   async execute(cmd: VirtioAdminCmd, resultCapacity: number): Promise<AdminReply> {
     const t = this.options.wire.opcodes;
     if (cmd.groupType !== GroupType.SRIOV) return einval(Qualifier.INVALID_GROUP, `group_type ${cmd.groupType} is not SR-IOV`);
+    // GD13: the SR-IOV group exists only while VF Enable is set.
+    if (!this.pf.vfEnabled) return einval(Qualifier.INVALID_GROUP, 'VF Enable is clear: the SR-IOV group does not exist');
     if (!this.supported.has(cmd.opcode) || !this.inUse.has(cmd.opcode)) {
       return einval(Qualifier.INVALID_OPCODE, `opcode 0x${cmd.opcode.toString(16)} is ${this.supported.has(cmd.opcode) ? 'not in the in-use list' : 'not supported'}`);
     }
@@ -131,8 +137,9 @@ export class ReferenceDevice {
     const name = commandName(t, cmd.opcode);
     const handler = name && this.handlers[name];
     if (!handler) return einval(Qualifier.INVALID_OPCODE, `opcode 0x${cmd.opcode.toString(16)} has no handler`);
-    const member = cmd.memberId <= BigInt(Number.MAX_SAFE_INTEGER) ? this.members.get(Number(cmd.memberId)) : undefined;
-    if (!member) return einval(Qualifier.INVALID_MEMBER, `group_member_id ${cmd.memberId} is outside 1..${this.members.size}`);
+    const numVfs = Math.min(this.pf.numVfs, this.members.size);
+    const member = cmd.memberId >= 1n && cmd.memberId <= BigInt(numVfs) ? this.members.get(Number(cmd.memberId)) : undefined;
+    if (!member) return einval(Qualifier.INVALID_MEMBER, `group_member_id ${cmd.memberId} is outside 1..${numVfs} (NumVFs)`);
     return this.withMember(member, () =>
       handler({ cmd, member, resultCapacity, wire: this.options.wire, writeRecordCaps: this.options.writeRecordCaps }),
     );

@@ -1,5 +1,5 @@
 import { inject, test, type TestContext } from 'vitest';
-import type { AdminCommandResponse } from '../protocol/admin-transport.ts';
+import type { AdminCommandResponse, OwnerPort } from '../protocol/admin-transport.ts';
 import { DecodeError } from '../protocol/decode-error.ts';
 import type { MemberPort } from '../protocol/member-port.ts';
 import { Qualifier, qualifierName, Status, statusName } from '../protocol/status.ts';
@@ -20,6 +20,7 @@ import { renderWireTrace } from './wire-trace.ts';
 export type Capability =
   | 'member-port'
   | 'raw-frames'
+  | 'owner-pci'
   | 'dma-observation'
   | 'interrupt-observation'
   | 'flr'
@@ -43,6 +44,8 @@ export interface ConformanceTestDef {
   members?: 1 | 2;
   /** Longer budget than the run's testMs (fuzzing). */
   timeoutMs?: number;
+  /** Driver rules (catalog ids) this test breaks on purpose to probe a device rule. */
+  breaks?: string[];
 }
 
 /** The record a test leaves in its task meta for the results collector. */
@@ -56,6 +59,8 @@ export interface TestMetaRecord {
   findings: string[];
   trace: string[];
   replay: string;
+  driverRuleViolations: { rule: string; message: string }[];
+  breaks: string[];
   device?: DeviceRecord;
   session?: SessionRecord;
 }
@@ -131,6 +136,13 @@ export class ConformanceContext {
   port(member: number): MemberPort {
     if (!this.session.transport.capabilities.memberPort) throw new ConformanceSkip('NOT_TESTED', 'the transport has no member port');
     return this.session.transport.member(member);
+  }
+
+  /** The owner PF (PCI config space with the SR-IOV capability, common configuration). */
+  owner(): OwnerPort {
+    const tr = this.session.transport;
+    if (!tr.capabilities.ownerPci || !tr.owner) throw new ConformanceSkip('NOT_TESTED', "the transport cannot reach the owner PF's configuration space");
+    return tr.owner();
   }
 
   /** A guest driver initialized on the member (one per member per test). */
@@ -230,11 +242,12 @@ function capabilityMissing(t: ConformanceContext, cap: Capability): string | und
   const tr = t.session.transport;
   if (cap === 'member-port') return tr.capabilities.memberPort ? undefined : 'the transport has no member port';
   if (cap === 'raw-frames') return tr.capabilities.rawFrames ? undefined : 'the transport cannot send raw admin frames';
+  if (cap === 'owner-pci') return tr.capabilities.ownerPci && tr.owner ? undefined : "the transport cannot reach the owner PF's configuration space";
   if (!tr.capabilities.memberPort) return `the transport has no member port (needed for ${cap})`;
   for (const m of t.members) {
     const p = tr.member(m);
     const c = p.capabilities;
-    const has: Record<Exclude<Capability, 'member-port' | 'raw-frames'>, boolean> = {
+    const has: Record<Exclude<Capability, 'member-port' | 'raw-frames' | 'owner-pci'>, boolean> = {
       'dma-observation': c.dmaObservation,
       'interrupt-observation': c.interruptObservation,
       flr: c.flr,
@@ -340,6 +353,8 @@ async function runConformance(def: ConformanceTestDef, body: (t: ConformanceCont
     findings: [],
     trace: [],
     replay: `${plan.replayBase} --test ${def.id}`,
+    driverRuleViolations: [],
+    breaks: def.breaks ?? [],
   };
   ctx.task.meta.vmcts = meta;
   let session: Session;
@@ -357,6 +372,7 @@ async function runConformance(def: ConformanceTestDef, body: (t: ConformanceCont
   const logStart = session.admin.log.length ? session.admin.log[session.admin.log.length - 1].seq : 0;
   let verdict: TestVerdict = 'PASS';
   let failedReq: string | undefined;
+  session.monitor.beginTest(def.breaks ?? []);
   try {
     if ((def.members ?? 1) > session.membersUnderTest.length) {
       t.notTested(`the test needs ${def.members} members under test, the device has ${session.membersUnderTest.length}`);
@@ -395,6 +411,11 @@ async function runConformance(def: ConformanceTestDef, body: (t: ConformanceCont
   }
   let final: TestVerdict = verdict;
   for (const o of Object.values(meta.outcomes)) final = worse(final, o);
+  meta.driverRuleViolations = session.monitor.endTest();
+  if (meta.driverRuleViolations.length) {
+    final = 'HARNESS_ERROR';
+    for (const v of meta.driverRuleViolations) t.messages.push(`harness error: the suite broke driver rule ${v.rule}: ${v.message}`);
+  }
   if (final === 'PASS' && verdict !== 'PASS') final = verdict;
   meta.verdict = final;
   meta.messages = t.messages;

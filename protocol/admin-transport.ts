@@ -43,6 +43,19 @@ export interface TransportCapabilities {
   rawFrames: boolean;
   /** recover() can bring a wedged device back (reconnect, owner reset). */
   recover: boolean;
+  /** owner() reaches the PF's PCI configuration space (SR-IOV capability) and common configuration. */
+  ownerPci: boolean;
+}
+
+/**
+ * The owner function (PF) itself: its PCI configuration space, extended capabilities included (the
+ * SR-IOV capability holds VF Enable and NumVFs, GD13), and its virtio common configuration (admin
+ * queue discovery). Only transports that own the PF's config space offer it.
+ */
+export interface OwnerPort {
+  pciConfigRead(offset: number, width: 1 | 2 | 4): Promise<number>;
+  pciConfigWrite(offset: number, width: 1 | 2 | 4, value: number): Promise<void>;
+  commonCfgRead(offset: number, width: 1 | 2 | 4): Promise<number>;
 }
 
 export interface PciIds {
@@ -82,6 +95,8 @@ export interface AdminTransport {
   /** Valid group_member_id values (1..NumVFs). */
   memberIds(): number[];
   member(id: number): MemberPort;
+  /** The owner PF (when capabilities.ownerPci). */
+  owner?(): OwnerPort;
   /** Tries to bring an unresponsive device back; resolves true when commands are answered again. */
   recover(): Promise<boolean>;
   close(): Promise<void>;

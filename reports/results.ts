@@ -68,6 +68,8 @@ export interface SessionRecord {
   commandSets: { context: boolean; fieldsQuery: boolean; writeRecords: boolean };
   membersUnderTest: number[];
   findings: string[];
+  /** Driver rules (suite obligations) the harness's monitor checked on every command it sent. */
+  driverRulesEnforced: string[];
 }
 
 export interface TestRecord {
@@ -86,6 +88,10 @@ export interface TestRecord {
   /** Decoded wire trace of the admin commands of the test (kept for every non-PASS verdict). */
   trace: string[];
   replay: string;
+  /** Driver rules the harness broke in this test without declaring it (each makes it a HARNESS_ERROR). */
+  driverRuleViolations: { rule: string; message: string }[];
+  /** Driver rules this test breaks on purpose to probe the device. */
+  breaks: string[];
 }
 
 export interface RequirementRecord {

@@ -28,7 +28,11 @@ function reasonFor(verdict: RollupVerdict, outcomes: { test: TestRecord; outcome
 }
 
 /** Rolls up every selected requirement from the tests that ran. */
-export function rollupRequirements(selected: readonly RequirementView[], tests: readonly TestRecord[]): RequirementRecord[] {
+export function rollupRequirements(selected: readonly RequirementView[], tests: readonly TestRecord[], enforced: readonly string[] = []): RequirementRecord[] {
+  const broken = new Map<string, string[]>();
+  for (const t of tests) for (const v of t.driverRuleViolations) broken.set(v.rule, [...(broken.get(v.rule) ?? []), t.id]);
+  const enforcedSet = new Set(enforced);
+  const ranAny = tests.some((t) => t.verdict !== 'NOT_APPLICABLE' && t.verdict !== 'NOT_TESTED');
   const byReq = new Map<string, { test: TestRecord; outcome: RequirementOutcome }[]>();
   for (const t of tests) {
     for (const r of t.requirements) {
@@ -40,6 +44,11 @@ export function rollupRequirements(selected: readonly RequirementView[], tests: 
   return selected.map((req) => {
     const outs = byReq.get(req.id) ?? [];
     const base = { id: req.id, level: req.level, area: req.area, role: req.role, testability: req.testability.class, tests: outs.map((o) => o.test.id) };
+    if (req.testability.class === 'suite-obligation' && enforcedSet.has(req.id) && outs.length === 0) {
+      const by = broken.get(req.id);
+      if (by) return { ...base, verdict: 'NOT_TESTED' as const, reason: `the harness broke this driver rule in ${by.join(', ')} (a harness error, not the device's)` };
+      if (ranAny) return { ...base, verdict: 'PASSED' as const, reason: `the suite obeyed it on every command of the run (driver-rule monitor)` };
+    }
     if (!DEVICE_TESTABLE.has(req.testability.class) && outs.length === 0) {
       const why =
         req.testability.class === 'suite-obligation'
@@ -66,7 +75,7 @@ export interface AssembleInput {
 
 export function assembleResults(a: AssembleInput): ResultsDocument {
   const tests = a.collected.tests;
-  const requirements = rollupRequirements(a.selected, tests);
+  const requirements = rollupRequirements(a.selected, tests, a.collected.session?.driverRulesEnforced ?? []);
   const complete = !a.incompleteReason;
   const testCounts = Object.fromEntries(TEST_VERDICTS.map((v) => [v, 0])) as Record<TestVerdict, number>;
   for (const t of tests) testCounts[t.verdict]++;

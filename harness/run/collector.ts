@@ -68,6 +68,8 @@ export class ResultsCollector implements Reporter {
         findings: [],
         trace: [],
         replay: '',
+        driverRuleViolations: [],
+        breaks: [],
       };
     }
     let verdict: TestVerdict = meta.verdict;
@@ -90,6 +92,8 @@ export class ResultsCollector implements Reporter {
       findings: meta.findings,
       trace: meta.trace,
       replay: meta.replay,
+      driverRuleViolations: meta.driverRuleViolations ?? [],
+      breaks: meta.breaks ?? [],
     };
   }
 }

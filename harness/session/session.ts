@@ -9,6 +9,9 @@ import type { SessionRecord } from '../../reports/results.ts';
 import { AdminClient } from '../admin-client.ts';
 import type { RunPlan } from '../run/run-plan.ts';
 import { openTransport } from './open-transport.ts';
+import { DriverRuleMonitor } from '../driver-rules/monitor.ts';
+import { setVfEnable, sriovState } from '../pci/ext-caps.ts';
+import { SriovReg } from '../../protocol/pci.ts';
 
 /** Which optional command sets the device offers, from LIST_QUERY. A set counts as offered when any of its opcodes is. */
 export interface CommandSetsPresent {
@@ -30,6 +33,8 @@ export class Session {
   membersUnderTest: number[] = [];
   identity: DeviceIdentity | undefined;
   readonly findings: string[] = [];
+  /** NumVFs when the session opened (restored if a test changed it). */
+  vfCount = 0;
   /** Set when the device stopped answering and recovery failed; later tests are WEDGED until recovery works. */
   wedged: string | undefined;
 
@@ -37,18 +42,23 @@ export class Session {
     readonly plan: RunPlan,
     readonly transport: AdminTransport,
     readonly wire: WireOptions,
+    /** Checks that the harness itself obeys the driver rules. */
+    readonly monitor: DriverRuleMonitor,
   ) {
     this.admin = new AdminClient(transport, wire, { timeoutMs: plan.timeouts.commandMs });
   }
 
   static async open(plan: RunPlan): Promise<Session> {
     const wire = wireOptions(plan.profile.settings);
-    const transport = await openTransport(plan.config.transport, wire, plan.timeouts.commandMs, plan.seed);
-    const s = new Session(plan, transport, wire);
+    const raw = await openTransport(plan.config.transport, wire, plan.timeouts.commandMs, plan.seed);
+    const monitor = new DriverRuleMonitor(raw, wire);
+    const s = new Session(plan, monitor.transport, wire, monitor);
+    const transport = s.transport;
     s.identity = await transport.identity();
     const ids = transport.memberIds();
     s.membersUnderTest = plan.config.members?.length ? plan.config.members.filter((m) => ids.includes(m)) : ids.slice(0, 2);
     for (const m of plan.config.members ?? []) if (!ids.includes(m)) s.findings.push(`configured member ${m} does not exist on the device (members: ${ids.join(', ')})`);
+    if (transport.capabilities.ownerPci && transport.owner) s.vfCount = (await sriovState(transport.owner()))?.numVfs ?? 0;
     await s.negotiate();
     return s;
   }
@@ -83,6 +93,7 @@ export class Session {
       commandSets: { ...this.commandSets },
       membersUnderTest: [...this.membersUnderTest],
       findings: [...this.findings],
+      driverRulesEnforced: [...this.monitor.enforced],
     };
   }
 
@@ -93,6 +104,15 @@ export class Session {
    */
   async baseline(members: readonly number[]): Promise<void> {
     const a = this.admin;
+    // A test that cleared VF Enable on purpose (GD13) and did not get to restore it: the group must exist.
+    if (this.transport.capabilities.ownerPci && this.transport.owner) {
+      const owner = this.transport.owner();
+      const sriov = await sriovState(owner);
+      if (sriov && !sriov.vfEnable) {
+        if (sriov.numVfs !== this.vfCount && this.vfCount) await owner.pciConfigWrite(sriov.cap + SriovReg.NUM_VF, 2, this.vfCount);
+        await setVfEnable(owner, sriov.cap, true);
+      }
+    }
     for (const m of members) {
       if (this.commandSets.context) {
         await a.discard(m);

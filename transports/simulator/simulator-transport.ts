@@ -1,4 +1,4 @@
-import type { AdminCommandRequest, AdminCommandResponse, AdminExecOptions, AdminFrame, AdminFrameCompletion, AdminTransport, DeviceIdentity, TransportCapabilities } from '../../protocol/admin-transport.ts';
+import type { AdminCommandRequest, AdminCommandResponse, AdminExecOptions, AdminFrame, AdminFrameCompletion, AdminTransport, DeviceIdentity, OwnerPort, TransportCapabilities } from '../../protocol/admin-transport.ts';
 import { execViaFrame } from '../../protocol/admin-exec.ts';
 import { commandName } from '../../protocol/opcodes.ts';
 import { PCI_VENDOR_ID_REDHAT_QUMRANET, modernDeviceId } from '../../protocol/pci.ts';
@@ -18,7 +18,7 @@ export interface SimulatorOptions {
   defaultTimeoutMs?: number;
 }
 
-const CAPABILITIES: TransportCapabilities = { memberPort: true, rawFrames: true, recover: true };
+const CAPABILITIES: TransportCapabilities = { memberPort: true, rawFrames: true, recover: true, ownerPci: true };
 
 /**
  * The built-in simulator: the reference device in this process, no PCI layer. Admin frames go
@@ -107,6 +107,15 @@ export class SimulatorTransport implements AdminTransport {
     const p = this.ports.get(id);
     if (!p) throw new RangeError(`no member ${id} (members: ${this.memberIds().join(', ')})`);
     return p;
+  }
+
+  owner(): OwnerPort {
+    const pf = this.device.pf;
+    return {
+      pciConfigRead: async (o, w) => pf.configRead(o, w),
+      pciConfigWrite: async (o, w, v) => pf.configWrite(o, w, v),
+      commonCfgRead: async (o, w) => pf.commonCfgRead(o, w),
+    };
   }
 
   /** Drops commands stuck in the device (as a queue reset would) and brings the in-use list back to its reset value. */
