@@ -1,4 +1,4 @@
-import { alignUp, Reader, view, Writer } from './bytes.ts';
+import { alignUp, Reader } from './bytes.ts';
 
 /**
  * struct virtio_admin_cmd after patch 2/8: a 24-byte device-readable header (opcode, group_type,
@@ -38,9 +38,48 @@ export interface VirtioAdminCmdResult {
  */
 export function encodeAdminCmd(cmd: VirtioAdminCmd, pad = true): Uint8Array {
   const dataLen = pad ? alignUp(cmd.data.length, 8) : cmd.data.length;
-  const w = Writer.of(READABLE_HEADER_SIZE + dataLen);
-  w.u16(cmd.opcode).u16(cmd.groupType).zero(12).u64(cmd.memberId).put(cmd.data);
-  return w.bytes;
+  // Byte stores, not a DataView: a header this small lives on the V8 heap, and asking for its
+  // ArrayBuffer (as a DataView does) copies it out first. This is the admin command hot path.
+  const b = new Uint8Array(READABLE_HEADER_SIZE + dataLen);
+  putU16(b, 0, cmd.opcode);
+  putU16(b, 2, cmd.groupType);
+  putU64(b, 16, cmd.memberId);
+  if (cmd.data.length) b.set(cmd.data, READABLE_HEADER_SIZE);
+  return b;
+}
+
+function putU16(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+}
+
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = (v >>> 24) & 0xff;
+}
+
+/** le64 of BigInt.asUintN(64, v), as Writer.u64 writes it. */
+function putU64(b: Uint8Array, at: number, v: bigint): void {
+  if (typeof v === 'bigint' && v >= 0n && v <= 0xffffffffn) {
+    putU32(b, at, Number(v));
+    putU32(b, at + 4, 0);
+    return;
+  }
+  const u = BigInt.asUintN(64, v);
+  putU32(b, at, Number(u & 0xffffffffn));
+  putU32(b, at + 4, Number(u >> 32n));
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+function getU64(b: Uint8Array, at: number): bigint {
+  const lo = getU32(b, at);
+  const hi = getU32(b, at + 4);
+  return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
 }
 
 /**
@@ -53,13 +92,12 @@ export function decodeAdminCmdAsDevice(readable: Uint8Array): VirtioAdminCmd {
     header = new Uint8Array(READABLE_HEADER_SIZE);
     header.set(readable);
   }
-  const dv = view(header);
   let reserved1Zero = true;
   for (let i = 4; i < 16; i++) if (header[i] !== 0) reserved1Zero = false;
   return {
-    opcode: dv.getUint16(0, true),
-    groupType: dv.getUint16(2, true),
-    memberId: dv.getBigUint64(16, true),
+    opcode: header[0] | (header[1] << 8),
+    groupType: header[2] | (header[3] << 8),
+    memberId: getU64(header, 16),
     data: readable.length > READABLE_HEADER_SIZE ? readable.subarray(READABLE_HEADER_SIZE) : new Uint8Array(0),
     reserved1Zero,
   };
@@ -84,15 +122,21 @@ export function encodeAdminCmdResult(
   c: { status: number; qualifier: number; output?: Uint8Array; result?: Uint8Array },
   capacity: number,
 ): { writable: Uint8Array; usedLength: number } {
-  const resultLen = c.result?.length ?? 0;
-  const full = Writer.of(WRITABLE_HEADER_SIZE + resultLen);
-  full.u16(c.status).u16(c.qualifier);
-  if (c.output) full.put(c.output.subarray(0, OUTPUT_SIZE)).zero(OUTPUT_SIZE - Math.min(OUTPUT_SIZE, c.output.length));
-  else full.zero(OUTPUT_SIZE);
-  if (c.result) full.put(c.result);
-  const usedLength = Math.min(capacity, full.bytes.length);
   const writable = new Uint8Array(capacity);
-  writable.set(full.bytes.subarray(0, usedLength));
+  const usedLength = Math.min(capacity, WRITABLE_HEADER_SIZE + (c.result?.length ?? 0));
+  // Only the bytes that fit are written; the rest of the buffer stays zero.
+  const head = Math.min(usedLength, WRITABLE_HEADER_SIZE);
+  if (head > 0) writable[0] = c.status & 0xff;
+  if (head > 1) writable[1] = (c.status >>> 8) & 0xff;
+  if (head > 2) writable[2] = c.qualifier & 0xff;
+  if (head > 3) writable[3] = (c.qualifier >>> 8) & 0xff;
+  if (c.output) for (let i = 0; i < OUTPUT_SIZE && i < c.output.length && 4 + i < head; i++) writable[4 + i] = c.output[i];
+  const n = usedLength - WRITABLE_HEADER_SIZE;
+  if (c.result && n > 0) {
+    // A short result is copied byte by byte: cheaper than a subarray and a native set().
+    if (n <= 32) for (let i = 0; i < n; i++) writable[WRITABLE_HEADER_SIZE + i] = c.result[i];
+    else writable.set(c.result.subarray(0, n), WRITABLE_HEADER_SIZE);
+  }
   return { writable, usedLength };
 }
 
@@ -101,17 +145,17 @@ export function encodeAdminCmdResult(
  * length beyond the buffer is a DecodeError (the device claims to have written what it could not).
  */
 export function decodeAdminCmdResult(writable: Uint8Array, usedLength: number): VirtioAdminCmdResult {
-  const r = new Reader(writable, 'virtio_admin_cmd (writable part)');
   if (!Number.isInteger(usedLength) || usedLength < 0 || usedLength > writable.length) {
-    r.fail(`used length ${usedLength} outside the ${writable.length}-byte writable buffer`);
+    new Reader(writable, 'virtio_admin_cmd (writable part)').fail(`used length ${usedLength} outside the ${writable.length}-byte writable buffer`);
   }
-  const head = new Uint8Array(WRITABLE_HEADER_SIZE);
-  head.set(writable.subarray(0, Math.min(usedLength, WRITABLE_HEADER_SIZE)));
-  const dv = view(head);
+  // Header bytes past the used length read as zero.
+  const head = Math.min(usedLength, WRITABLE_HEADER_SIZE);
+  const output = new Uint8Array(OUTPUT_SIZE);
+  for (let i = 4; i < head; i++) output[i - 4] = writable[i];
   return {
-    status: dv.getUint16(0, true),
-    qualifier: dv.getUint16(2, true),
-    output: head.slice(4, 8),
+    status: (head > 0 ? writable[0] : 0) | (head > 1 ? writable[1] << 8 : 0),
+    qualifier: (head > 2 ? writable[2] : 0) | (head > 3 ? writable[3] << 8 : 0),
+    output,
     result: usedLength > WRITABLE_HEADER_SIZE ? writable.slice(WRITABLE_HEADER_SIZE, usedLength) : new Uint8Array(0),
     usedLength,
   };
