@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerBench } from './commands/bench.ts';
 import { registerListCommand } from './commands/list.ts';
 import { registerRun } from './commands/run.ts';
 
@@ -12,4 +13,5 @@ export type SetExitCode = (code: number) => void;
 export function registerCommands(program: Command, setExitCode: SetExitCode): void {
   registerRun(program, setExitCode);
   registerListCommand(program, setExitCode);
+  registerBench(program, setExitCode);
 }
