@@ -15,6 +15,7 @@ import { UsedRingError } from './guest/guest-queue.ts';
 import type { RunPlan } from './run/run-plan.ts';
 import { getSession, type Session } from './session/session.ts';
 import { renderWireTrace } from './wire-trace.ts';
+import { registerTestDef } from './test-registry.ts';
 
 /** What a test needs from the transport; a missing one makes the test NOT_TESTED with the reason. */
 export type Capability =
@@ -334,6 +335,7 @@ function currentPlan(): RunPlan | undefined {
  * its verdict, per-requirement outcomes, wire trace and replay command in its task meta.
  */
 export function conformanceTest(def: ConformanceTestDef, body: (t: ConformanceContext) => Promise<void>): void {
+  registerTestDef(def);
   const plan = currentPlan();
   if (!plan || !selected(def, plan)) return;
   const budget = def.timeoutMs ?? plan.timeouts.testMs;

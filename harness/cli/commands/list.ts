@@ -61,7 +61,7 @@ export function registerListCommand(program: Command, setExitCode: SetExitCode):
     .option('--role <role...>', `filter by role (${ROLE_FILTERS.join(', ')})`)
     .option('--area <area...>', `filter by area (${AREAS.join(', ')})`)
     .option('--profile <name>', 'spec profile to report as active', DEFAULT_PROFILE)
-    .action((opts: ListOptions) => {
+    .action(async (opts: ListOptions) => {
       const level = pick<RequirementLevel>('level', opts.level, LEVELS, (s) => s.toUpperCase().replace(/[-_]+/g, ' ').trim());
       const role = pick<RoleFilter>('role', opts.role, ROLE_FILTERS, (s) => s.toLowerCase());
       const area = pick<RequirementArea>('area', opts.area, AREAS, (s) => s.toLowerCase());
@@ -72,7 +72,7 @@ export function registerListCommand(program: Command, setExitCode: SetExitCode):
       });
       const profile = loadProfile(opts.profile);
       const catalog = loadCatalog();
-      const tests = coveringTests();
+      const tests = await coveringTests();
       const entries = catalog.filter({ level, role, area });
       if (opts.json) {
         const requirements = entries.map((r) => ({ ...r, tests: tests.get(r.id) ?? [] }));
