@@ -87,6 +87,8 @@ export abstract class VirtioMember {
   /** Queues whose used index and device-owned chains must be re-read from memory on entering Active (after a context restore). */
   readonly resumeQueues = new Set<number>();
   private deferredConfigChange = false;
+  /** A configuration change arrived in Freeze: config_generation (part of the context) moves when Freeze ends (SD11g). */
+  private deferredGeneration = false;
   private deferredPme = false;
   inFlight: InFlight[] = [];
 
@@ -426,6 +428,12 @@ export abstract class VirtioMember {
 
   /** A device-side configuration change (e.g. block capacity); notified only in Active (SD12b). */
   signalConfigChange(): void {
+    if (this.mode === DeviceMode.FREEZE) {
+      // SD11g: nothing in the device context changes in Freeze, config_generation included.
+      this.deferredGeneration = true;
+      this.deferredConfigChange = true;
+      return;
+    }
     this.configGeneration = (this.configGeneration + 1) & 0xff;
     if (this.mode !== DeviceMode.ACTIVE) {
       this.deferredConfigChange = true;
@@ -463,6 +471,10 @@ export abstract class VirtioMember {
     this.writeStream = undefined;
     this.readStream.reset();
     this.mode = mode;
+    if (from === DeviceMode.FREEZE && this.deferredGeneration) {
+      this.deferredGeneration = false;
+      this.configGeneration = (this.configGeneration + 1) & 0xff;
+    }
     // SD14b: writes to the VIRTIO_PCI_CAP_PCI_CFG capability area are ignored in Freeze.
     this.config.pciCfgWriteLock = mode === DeviceMode.FREEZE;
     if (mode === DeviceMode.ACTIVE) await this.onResume();

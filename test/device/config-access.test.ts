@@ -196,6 +196,17 @@ describe('notifications held back outside Active', () => {
     });
   }
 
+  it('a configuration change in Freeze leaves the device context unchanged until Freeze ends (SD11g)', async () => {
+    const { admin, port } = await initialized();
+    await admin.modeSetOk(1, DeviceMode.FREEZE);
+    const before = await admin.readContext(1);
+    await port(1).stimuli!.configChange();
+    await admin.discardOk(1);
+    expect(await admin.readContext(1)).toEqual(before);
+    await admin.modeSetOk(1, DeviceMode.STOP);
+    expect(await admin.readContext(1)).not.toEqual(before); // config_generation moved on leaving Freeze
+  });
+
   it('a configuration change in Active is notified at once', async () => {
     const { port } = await initialized();
     await port(1).stimuli!.configChange();
