@@ -64,15 +64,23 @@ export function encodedDevCtxSize(ctx: VirtioDevCtx, a: Alignment): number {
 }
 
 export function encodeDevCtx(ctx: VirtioDevCtx, a: Alignment): Uint8Array {
-  const w = Writer.of(encodedDevCtxSize(ctx, a));
-  w.u32(ctx.fieldCountOverride ?? ctx.fields.length);
-  if (a === 'natural') w.zero(4);
-  for (const f of ctx.fields) {
-    const start = w.pos;
-    w.u16(f.type).zero(6).u64(f.lengthOverride ?? BigInt(f.value.length)).put(f.value);
-    w.zero(tlvSpan(f.value.length, a) - (w.pos - start));
+  const fields = ctx.fields;
+  const out = new Uint8Array(encodedDevCtxSize(ctx, a));
+  // Hot path (a 65,535-queue context has ~200,000 fields): one DataView, no bigint unless a
+  // negative test overrides a length, header stores as 32-bit words, values copied with set().
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  dv.setUint32(0, ctx.fieldCountOverride ?? fields.length, true);
+  let p = firstTlvOffset(a);
+  for (let i = 0; i < fields.length; i++) {
+    const f = fields[i];
+    const len = f.value.length;
+    dv.setUint32(p, f.type & 0xffff, true);
+    if (f.lengthOverride === undefined) dv.setUint32(p + 8, len, true);
+    else dv.setBigUint64(p + 8, BigInt.asUintN(64, f.lengthOverride), true);
+    out.set(f.value, p + TLV_HEADER_SIZE);
+    p += tlvSpan(len, a);
   }
-  return w.bytes;
+  return out;
 }
 
 export interface DecodeDevCtxOptions {
@@ -82,8 +90,105 @@ export interface DecodeDevCtxOptions {
   allowTrailing?: boolean;
 }
 
+/**
+ * The structure of a context stream without an object per field: type, value offset and value
+ * length of every TLV in typed arrays, validated as decodeDevCtx validates. Reusable: parse() into
+ * the same index again allocates nothing once it is large enough. For streams of many small fields
+ * (one pair per virtqueue) this is the decoder that keeps up with the bytes.
+ */
+export class DevCtxIndex {
+  count = 0;
+  types = new Uint16Array(64);
+  offsets = new Uint32Array(64);
+  lengths = new Uint32Array(64);
+  bytes: Uint8Array = new Uint8Array(0);
+
+  /** Parses `bytes`; on any problem throws the same DecodeError decodeDevCtx would. */
+  parse(bytes: Uint8Array, a: Alignment, opts?: DecodeDevCtxOptions): this {
+    const n = bytes.length;
+    const head = firstTlvOffset(a);
+    if (n < head) return this.slow(bytes, a, opts);
+    const dv = this.viewOf(bytes);
+    const count = dv.getUint32(0, true);
+    if (count > (n - head) / TLV_HEADER_SIZE) return this.slow(bytes, a, opts);
+    this.reserve(count);
+    const { types, offsets, lengths } = this;
+    const natural = a === 'natural';
+    const reservedOk = opts?.allowReservedTypes === true;
+    let p = head;
+    for (let i = 0; i < count; i++) {
+      if (p + TLV_HEADER_SIZE > n) return this.slow(bytes, a, opts);
+      const type = dv.getUint16(p, true);
+      if (!reservedOk && type > 4 && type !== 0x1000) return this.slow(bytes, a, opts);
+      const len = dv.getUint32(p + 8, true);
+      if (dv.getUint32(p + 12, true) !== 0 || len > n - p - TLV_HEADER_SIZE) return this.slow(bytes, a, opts);
+      types[i] = type;
+      offsets[i] = p + TLV_HEADER_SIZE;
+      lengths[i] = len;
+      p += TLV_HEADER_SIZE + len;
+      if (natural) p = Math.min(n, p + ((8 - (p & 7)) & 7));
+    }
+    if (p < n && !opts?.allowTrailing) {
+      const rest = n - p;
+      if (rest >= 8) return this.slow(bytes, a, opts);
+      for (let k = p; k < n; k++) if (bytes[k] !== 0) return this.slow(bytes, a, opts);
+    }
+    this.count = count;
+    this.bytes = bytes;
+    return this;
+  }
+
+  private dv: DataView | undefined;
+
+  /** A DataView over `bytes`, kept while the same bytes are parsed again. */
+  private viewOf(bytes: Uint8Array): DataView {
+    const dv = this.dv;
+    if (dv && dv.buffer === bytes.buffer && dv.byteOffset === bytes.byteOffset && dv.byteLength === bytes.byteLength) return dv;
+    return (this.dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+
+  /** Field i's value, a view into the parsed bytes. */
+  value(i: number): Uint8Array {
+    return this.bytes.subarray(this.offsets[i], this.offsets[i] + this.lengths[i]);
+  }
+
+  field(i: number): VirtioDevCtxFieldTlv {
+    return { type: this.types[i], value: this.value(i), offset: this.offsets[i] - TLV_HEADER_SIZE };
+  }
+
+  private reserve(count: number): void {
+    if (count <= this.types.length) return;
+    let cap = this.types.length;
+    while (cap < count) cap *= 2;
+    this.types = new Uint16Array(cap);
+    this.offsets = new Uint32Array(cap);
+    this.lengths = new Uint32Array(cap);
+  }
+
+  /** Anything unusual goes through the reader-based decoder, which throws the precise DecodeError. */
+  private slow(bytes: Uint8Array, a: Alignment, opts: DecodeDevCtxOptions = {}): this {
+    const ctx = decodeDevCtxSlow(bytes, a, opts);
+    this.reserve(ctx.fields.length);
+    ctx.fields.forEach((f, i) => {
+      this.types[i] = f.type;
+      this.offsets[i] = (f.offset ?? 0) + TLV_HEADER_SIZE;
+      this.lengths[i] = f.value.length;
+    });
+    this.count = ctx.fields.length;
+    this.bytes = bytes;
+    return this;
+  }
+}
+
 /** Decodes a whole context stream. Values are views into `bytes`, not copies. */
 export function decodeDevCtx(bytes: Uint8Array, a: Alignment, opts: DecodeDevCtxOptions = {}): VirtioDevCtx {
+  const idx = new DevCtxIndex().parse(bytes, a, opts);
+  const fields: VirtioDevCtxFieldTlv[] = new Array(idx.count);
+  for (let i = 0; i < idx.count; i++) fields[i] = idx.field(i);
+  return { fields };
+}
+
+function decodeDevCtxSlow(bytes: Uint8Array, a: Alignment, opts: DecodeDevCtxOptions): VirtioDevCtx {
   const r = new Reader(bytes, 'virtio_dev_ctx');
   const count = r.u32('field_count');
   if (a === 'natural') r.skip(4, 'padding');
