@@ -334,18 +334,27 @@ function currentPlan(): RunPlan | undefined {
  * named by `--test`); it runs against the run's shared session from a clean baseline, and leaves
  * its verdict, per-requirement outcomes, wire trace and replay command in its task meta.
  */
-export function conformanceTest(def: ConformanceTestDef, body: (t: ConformanceContext) => Promise<void>): void {
-  registerTestDef(def);
+export function conformanceTest(def: ConformanceTestDef, body: TestBody): void {
+  registerTestDef(def, body);
   const plan = currentPlan();
   if (!plan || !selected(def, plan)) return;
   const budget = def.timeoutMs ?? plan.timeouts.testMs;
   test(def.id, { timeout: budget + plan.timeouts.commandMs * 4 + 5_000 }, async (ctx: TestContext) => {
-    await runConformance(def, body, plan, budget, ctx);
+    const meta = newMeta(def, plan);
+    ctx.task.meta.vmcts = meta;
+    await executeConformanceTest(def, body, plan, () => getSession(plan), meta);
+    if (meta.verdict === 'NOT_APPLICABLE' || meta.verdict === 'NOT_TESTED') ctx.skip(`${meta.verdict}: ${meta.messages.join('; ')}`);
+    if (meta.verdict === 'PASS' || meta.verdict === 'WARN') return;
+    const err = new Error(`${meta.verdict}: ${meta.messages.join('\n') || 'failed'}`);
+    err.name = meta.verdict;
+    throw err;
   });
 }
 
-async function runConformance(def: ConformanceTestDef, body: (t: ConformanceContext) => Promise<void>, plan: RunPlan, budget: number, ctx: TestContext): Promise<void> {
-  const meta: TestMetaRecord = {
+export type TestBody = (t: ConformanceContext) => Promise<void>;
+
+export function newMeta(def: ConformanceTestDef, plan: RunPlan): TestMetaRecord {
+  return {
     id: def.id,
     title: def.title,
     requirements: def.requirements,
@@ -358,15 +367,29 @@ async function runConformance(def: ConformanceTestDef, body: (t: ConformanceCont
     driverRuleViolations: [],
     breaks: def.breaks ?? [],
   };
-  ctx.task.meta.vmcts = meta;
+}
+
+/**
+ * Runs one conformance test outside or inside vitest: applicability, recovery, baseline, the body
+ * under its deadline, verdict classification, per-requirement outcomes, driver-rule check, wire
+ * trace. Fills `meta` as it goes, so a record exists even if the run is cut short.
+ */
+export async function executeConformanceTest(
+  def: ConformanceTestDef,
+  body: TestBody,
+  plan: RunPlan,
+  openSession: () => Promise<Session>,
+  meta: TestMetaRecord = newMeta(def, plan),
+): Promise<TestMetaRecord> {
+  const budget = def.timeoutMs ?? plan.timeouts.testMs;
   let session: Session;
   try {
-    session = await getSession(plan);
+    session = await openSession();
   } catch (e) {
     meta.verdict = 'HARNESS_ERROR';
     meta.messages.push(`could not open the device: ${e instanceof Error ? e.message : String(e)}`);
     for (const r of def.requirements) meta.outcomes[r] = 'HARNESS_ERROR';
-    throw new Error(meta.messages[0]);
+    return meta;
   }
   meta.device = deviceRecord(session);
   meta.session = session.record();
@@ -427,9 +450,5 @@ async function runConformance(def: ConformanceTestDef, body: (t: ConformanceCont
     if (!(await session.recover(t.members))) session.wedged ??= `the device stopped answering in ${def.id} and recovery failed`;
   }
   meta.session = session.record();
-  if (final === 'NOT_APPLICABLE' || final === 'NOT_TESTED') ctx.skip(`${final}: ${t.messages.join('; ')}`);
-  if (final === 'PASS' || final === 'WARN') return;
-  const err = new Error(`${final}: ${t.messages.join('\n') || 'failed'}`);
-  err.name = final;
-  throw err;
+  return meta;
 }

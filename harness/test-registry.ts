@@ -1,12 +1,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ConformanceTestDef } from './ctest.ts';
+import type { ConformanceTestDef, TestBody } from './ctest.ts';
 import { PROJECT_ROOT } from './tool-info.ts';
 
 /** A conformance test as declared, and the suite file that declared it. */
 export interface RegisteredTest {
   def: ConformanceTestDef;
+  body: TestBody;
   file: string;
 }
 
@@ -14,8 +15,8 @@ const registry: RegisteredTest[] = [];
 let loadingFile = '(unknown)';
 
 /** Called by conformanceTest for every declaration, selected or not, inside a run or not. */
-export function registerTestDef(def: ConformanceTestDef): void {
-  registry.push({ def, file: loadingFile });
+export function registerTestDef(def: ConformanceTestDef, body: TestBody): void {
+  registry.push({ def, body, file: loadingFile });
 }
 
 function suiteFiles(dir: string): string[] {
