@@ -6,10 +6,11 @@ import { adminThroughput } from './admin-throughput.ts';
 import { contextCodec } from './context-codec.ts';
 import type { Benchmark, BenchFigure, BenchOptions } from './figure.ts';
 import { maxQueues } from './max-queues.ts';
+import { mutationScoreBench } from './mutation-score.ts';
 
 export type { Benchmark, BenchFigure, BenchOptions } from './figure.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [adminThroughput, contextCodec, maxQueues];
+export const BENCHMARKS: readonly Benchmark[] = [adminThroughput, contextCodec, maxQueues, mutationScoreBench];
 
 export interface RunBenchmarksOptions extends BenchOptions {
   /** Benchmark ids to run (default: all). */
