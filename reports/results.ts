@@ -32,6 +32,26 @@ export interface ResultsDocument {
     tests: Record<TestVerdict, number>;
     requirements: Record<RollupVerdict, number>;
   };
+  /** Present when this document was merged from shard packages (`vmcts merge`): one record per shard. */
+  merged?: { shards: ShardRecord[] };
+}
+
+/** One shard a merged document was made from, as its own package recorded it. */
+export interface ShardRecord {
+  /** "i/n". */
+  shard: string;
+  startedAt: string;
+  endedAt: string;
+  complete: boolean;
+  incompleteReason?: string;
+  exitCode: number;
+  host: HostRecord;
+  /** Null when the shard ran no test (the device was never opened). */
+  device: DeviceRecord | null;
+  /** SHA-256 of the shard's results.json, as its manifest listed it. */
+  resultsSha256: string;
+  /** SHA-256 fingerprint of the key that signed the shard's manifest, when it was signed. */
+  signedBy?: string;
 }
 
 export interface ProfileReadingRecord {
@@ -104,4 +124,8 @@ export interface RequirementRecord {
   tests: string[];
   /** Why NOT_TESTED / NOT_APPLICABLE / FAILED, in words. */
   reason?: string;
+  /** The rule in the catalog's words (reports search and print it). */
+  rule?: string;
+  /** Errata ids (seed-errata.md) whose reading the verdict depends on. */
+  errata?: string[];
 }

@@ -3,6 +3,7 @@ import { AVQ_MUTANTS } from './avq.ts';
 import { CMDSET_MUTANTS } from './cmdset.ts';
 import { CTX_MUTANTS } from './ctx.ts';
 import { FLOWS_MUTANTS } from './flows.ts';
+import { HANG_MUTANTS } from './hang.ts';
 import { MEMBER_MUTANTS } from './member.ts';
 import { MODE_MUTANTS } from './mode.ts';
 import type { Mutant } from './mutant.ts';
@@ -18,6 +19,7 @@ export const MUTANTS: readonly Mutant[] = [
   ...MEMBER_MUTANTS,
   ...WR_MUTANTS,
   ...FLOWS_MUTANTS,
+  ...HANG_MUTANTS,
 ];
 
 export function findMutant(name: string): Mutant | undefined {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { loadProfile, DEFAULT_PROFILE } from '../../spec/profiles.ts';
 import { consoleSummary } from '../../reports/console-summary.ts';
-import { writeResults } from '../../reports/write-results.ts';
+import { writePackage } from '../../reports/package.ts';
 import type { ConformanceConfig, ConfigLevel } from '../config/define-config.ts';
 import { BUILTIN_CONFIG, findConfigFile, loadConfigFile, validateConfig } from '../config/load-config.ts';
 import { ConfigError } from '../errors.ts';
@@ -25,6 +25,7 @@ export interface RunFlags {
   fuzzRuns?: string;
   mutant?: string;
   quiet?: boolean;
+  signKey?: string;
 }
 
 function intFlag(name: string, v: string | undefined): number | undefined {
@@ -114,7 +115,7 @@ export async function runCommand(flags: RunFlags, argv: string[]): Promise<numbe
       },
       command,
     });
-    const file = writeResults(plan.outDir, doc);
+    const file = writePackage(plan.outDir, doc, { signKey: flags.signKey }).htmlFile;
     if (!flags.quiet) process.stdout.write(consoleSummary(doc) + '\n');
     say(`Report: ${path.relative(process.cwd(), file) || file}`);
     return doc.run.exitCode;

@@ -32,6 +32,8 @@ export class ResultsCollector implements Reporter {
 
   onTestCaseResult(testCase: TestCase): void {
     const rec = this.record(testCase);
+    // A test the run was cancelled before it started (SIGINT, run time limit): no result to record.
+    if (!rec) return;
     this.run.tests.push(rec);
     const ms = rec.durationMs < 10 ? rec.durationMs.toFixed(1) : Math.round(rec.durationMs).toString();
     this.progress(`${rec.verdict.padEnd(14)} ${rec.id}  (${ms} ms)${rec.verdict === 'PASS' ? '' : `  ${rec.messages[0] ?? ''}`}`);
@@ -46,13 +48,14 @@ export class ResultsCollector implements Reporter {
     }
   }
 
-  private record(tc: TestCase): TestRecord {
+  private record(tc: TestCase): TestRecord | undefined {
     const meta: TestMetaRecord | undefined = tc.meta().vmcts;
     const result = tc.result();
     const diag = tc.diagnostic();
     const file = path.relative(this.root, tc.module.moduleId);
     if (meta?.device && !this.run.device) this.run.device = meta.device;
     if (meta?.session) this.run.session = meta.session;
+    if (!meta && (result.state === 'pending' || result.state === 'skipped')) return undefined;
     if (!meta) {
       // The wrapper never ran (vitest failed the test before it): the tool's fault.
       const errs = result.state === 'failed' ? result.errors.map((e) => e.message) : [];
@@ -74,6 +77,13 @@ export class ResultsCollector implements Reporter {
     }
     let verdict: TestVerdict = meta.verdict;
     const messages = [...meta.messages];
+    let outcomes = meta.outcomes;
+    if (result.state === 'skipped' && verdict === 'PASS') {
+      // Cancelled while its body ran (the wrapper skips only with NOT_APPLICABLE/NOT_TESTED): it did not finish.
+      verdict = 'NOT_TESTED';
+      messages.push(`not finished: ${result.note ?? 'the run was aborted'}`);
+      outcomes = Object.fromEntries(meta.requirements.map((r) => [r, 'NOT_TESTED' as const]));
+    }
     if (result.state === 'failed' && verdict === 'PASS') {
       // vitest's own timeout or an error thrown past the wrapper.
       const msg = result.errors.map((e) => e.message).join('; ');
@@ -86,7 +96,7 @@ export class ResultsCollector implements Reporter {
       file,
       requirements: meta.requirements,
       verdict,
-      outcomes: meta.outcomes,
+      outcomes,
       durationMs: diag?.duration ?? 0,
       messages,
       findings: meta.findings,

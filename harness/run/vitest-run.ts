@@ -19,6 +19,7 @@ export interface VitestRunResult {
 export async function runSuites(plan: RunPlan, root: string, progress: ProgressSink, signal?: AbortSignal): Promise<VitestRunResult> {
   const collector = new ResultsCollector(root, progress);
   const shard = plan.shard;
+  const ownSignalListeners = new Set([...process.listeners('SIGINT'), ...process.listeners('SIGTERM')]);
   const vitest = await createVitest(
     'test',
     {
@@ -41,6 +42,9 @@ export async function runSuites(plan: RunPlan, root: string, progress: ProgressS
     },
     { logLevel: 'error', clearScreen: false },
   );
+  // vitest's logger exits the process on SIGINT/SIGTERM; the run command handles them itself (it aborts
+  // the run and still writes the report), so drop the listeners vitest added.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) for (const l of process.listeners(sig)) if (!ownSignalListeners.has(l)) process.off(sig, l);
   let incompleteReason: string | undefined;
   const cancel = (why: string) => {
     incompleteReason ??= why;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { ConfigError } from '../../errors.ts';
 import type { SetExitCode } from '../commands.ts';
 
 /** Repeatable, comma-separated list option. */
@@ -21,7 +22,17 @@ export function registerRun(program: Command, setExitCode: SetExitCode): void {
     .option('--fuzz-runs <n>', 'property-based fuzzing budget')
     .option('--mutant <name>', 'run against a seeded-bug variant of the reference device (simulator; see `vmcts mutants`)')
     .option('--quiet', 'print nothing but errors')
+    .option('--sign-key <file>', 'sign the package manifest with this ed25519 private key (PEM; see `vmcts keygen`)')
     .action(async (flags) => {
+      if (flags.signKey) {
+        // A key that cannot sign is a usage error before the run, not a failure after it.
+        const { loadPrivateKey } = await import('../../../reports/sign.ts');
+        try {
+          loadPrivateKey(flags.signKey);
+        } catch (e) {
+          throw new ConfigError(`--sign-key: ${(e as Error).message}`);
+        }
+      }
       // Loaded on use: vitest and the catalog are not needed by the other commands.
       const { runCommand } = await import('../run-command.ts');
       setExitCode(await runCommand(flags, process.argv.slice(2)));
