@@ -448,14 +448,17 @@ export abstract class VirtioMember {
     else this.hooks.interrupt(this.id, this.configMsixVector);
   }
 
-  /** A wake event while in D3hot with PME enabled; PME is held back outside Active (SD11f). */
+  /**
+   * A wake event while in D3hot with PME enabled; PME is held back outside Active (SD11f). PME_Status
+   * is set only when the PME is generated: with PME_En set, a set PME_Status is the PME (PCI PM).
+   */
   signalWake(): void {
     if (this.config.powerState !== PowerState.D3hot || !this.config.pmeEnabled) return;
-    this.config.setPmeStatus();
     if (this.mode !== DeviceMode.ACTIVE) {
       this.deferredPme = true;
       return;
     }
+    this.config.setPmeStatus();
     this.hooks.pme(this.id);
   }
 
@@ -488,6 +491,7 @@ export abstract class VirtioMember {
     }
     if (this.deferredPme) {
       this.deferredPme = false;
+      this.config.setPmeStatus();
       this.hooks.pme(this.id);
     }
     await this.resumeIfNeeded();
