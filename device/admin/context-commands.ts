@@ -48,10 +48,12 @@ export function fieldsQuery({ member, wire }: MemberCommand): AdminReply {
 
 /**
  * DEV_CTX_DISCARD: forget the partial read (the next READ starts a new context of this mode, SD8) and
- * everything written since entering Freeze (as if never written, SD13).
+ * everything written since the last complete context (as if never written, SD13); a complete context
+ * written before the partial one is kept (patch 4/8: only the partially written context is discarded).
  */
 export function discard({ member }: MemberCommand): AdminReply {
   member.readStream.reset();
-  member.writeStream = undefined;
+  if (member.writeStream?.pending) member.writeStream.discardPartial();
+  else member.writeStream = undefined;
   return ok();
 }

@@ -85,6 +85,14 @@ export class ContextWriteStream {
     this.checked = 0;
   }
 
+  /**
+   * DEV_CTX_DISCARD: drops what was written since the last complete context (SD13, "as if those WRITEs
+   * were never received"); a complete context written before them stays the one to apply.
+   */
+  discardPartial(): void {
+    this.startNext();
+  }
+
   applyTo(member: VirtioMember): void {
     if (this.pendingPlan) applyPlan(member, this.pendingPlan);
   }
