@@ -3,6 +3,7 @@ import { AVQ_MUTANTS } from './avq.ts';
 import { CMDSET_MUTANTS } from './cmdset.ts';
 import { CTX_MUTANTS } from './ctx.ts';
 import { FLOWS_MUTANTS } from './flows.ts';
+import { FUZZ_MUTANTS } from './fuzz.ts';
 import { HANG_MUTANTS } from './hang.ts';
 import { MEMBER_MUTANTS } from './member.ts';
 import { MODE_MUTANTS } from './mode.ts';
@@ -19,6 +20,7 @@ export const MUTANTS: readonly Mutant[] = [
   ...MEMBER_MUTANTS,
   ...WR_MUTANTS,
   ...FLOWS_MUTANTS,
+  ...FUZZ_MUTANTS,
   ...HANG_MUTANTS,
 ];
 

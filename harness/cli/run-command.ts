@@ -23,6 +23,7 @@ export interface RunFlags {
   out?: string;
   shard?: string;
   fuzzRuns?: string;
+  replay?: string;
   mutant?: string;
   quiet?: boolean;
   signKey?: string;
@@ -73,6 +74,7 @@ export async function resolvePlan(flags: RunFlags, argv: string[]): Promise<{ pl
     seed: runSeed,
     timeouts: { commandMs: config.timeouts?.commandMs ?? 2000, testMs: config.timeouts?.testMs ?? 30_000, runMs: config.timeouts?.runMs ?? 1_800_000 },
     ...(config.fuzz?.runs ? { fuzzRuns: config.fuzz.runs } : {}),
+    ...(flags.replay ? { replayPath: flags.replay } : {}),
     outDir: path.resolve(config.outDir ?? 'vmcts-out'),
     replayBase: `vmcts run${configArg}${flags.transport ? ` --transport ${flags.transport}` : ''}${flags.mutant ? ` --mutant ${flags.mutant}` : ''}${flags.profile ? ` --profile ${flags.profile}` : ''} --seed ${runSeed}`,
     ...(flags.shard ? { shard: flags.shard } : {}),

@@ -17,6 +17,8 @@ export interface RunPlan {
   seed: number;
   timeouts: { commandMs: number; testMs: number; runMs: number };
   fuzzRuns?: number;
+  /** `--replay`: the fast-check path (and commands replay path) of a fuzz failure to run again alone. */
+  replayPath?: string;
   outDir: string;
   /** The command that re-runs this configuration; a test's replay line appends its own selection. */
   replayBase: string;
