@@ -181,7 +181,7 @@ conformanceTest(
     await drv.kick(0);
     await quiet(port);
     await t.admin.modeSetOk(t.src, DeviceMode.ACTIVE);
-    const done = await drv.poll(0, 1, 500);
+    const done = await drv.poll(0, 1, 250);
     t.check(
       'member.stop-accepts-notifications',
       done.some((c) => c.request.tag === 7),
