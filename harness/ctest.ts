@@ -436,7 +436,7 @@ export async function executeConformanceTest(
   }
   let final: TestVerdict = verdict;
   for (const o of Object.values(meta.outcomes)) final = worse(final, o);
-  meta.driverRuleViolations = session.monitor.endTest();
+  meta.driverRuleViolations = session.monitor.endTest({ bodyCompleted: verdict === 'PASS' });
   if (meta.driverRuleViolations.length) {
     final = 'HARNESS_ERROR';
     for (const v of meta.driverRuleViolations) t.messages.push(`harness error: the suite broke driver rule ${v.rule}: ${v.message}`);

@@ -113,17 +113,20 @@ export class Session {
         await setVfEnable(owner, sriov.cap, true);
       }
     }
+    // Only commands in the in-use list (GR6): a device that lacks some gets the baseline it can have.
+    const t = this.wire.opcodes;
+    const usable = (op: number) => this.inUse.has(op);
     for (const m of members) {
-      if (this.commandSets.context) {
-        await a.discard(m);
+      if (usable(t.DEV_CTX_DISCARD)) await a.discard(m);
+      if (usable(t.DEV_MODE_GET)) {
         const mode = await a.modeGet(m);
         if (mode.status !== Status.OK) throw new BaselineError(`member ${m}: DEV_MODE_GET failed while restoring the baseline`);
-        if (mode.result[0] !== DeviceMode.ACTIVE) {
+        if (mode.result[0] !== DeviceMode.ACTIVE && usable(t.DEV_MODE_SET)) {
           const r = await a.modeSet(m, DeviceMode.ACTIVE);
           if (r.status !== Status.OK) throw new BaselineError(`member ${m}: DEV_MODE_SET Active failed while restoring the baseline`);
         }
       }
-      if (this.commandSets.writeRecords) await a.recordsStop(m);
+      if (usable(t.DEV_WRITE_RECORDS_STOP)) await a.recordsStop(m);
       if (this.transport.capabilities.memberPort) {
         const port = this.transport.member(m);
         if (port.capabilities.powerManagement) await port.setPowerState('D0');
