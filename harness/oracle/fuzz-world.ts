@@ -170,6 +170,7 @@ export class FuzzWorld {
 
   /** Records violations: MUSTs end the run, SHOULDs and findings are kept once per rule. */
   judge(violations: Violation[]): void {
+    if (violations.length === 0) return;
     if (this.listed) {
       const listed = this.listed;
       violations = violations.map((v) => (v.severity !== 'finding' && !listed.has(v.rule) ? { ...v, severity: 'finding' as const, observed: `${v.observed} (a rule this test does not report on)` } : v));

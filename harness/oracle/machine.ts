@@ -23,7 +23,7 @@ type W = FuzzWorld;
 export type CommandKind = 'mode-get' | 'mode-set' | 'size' | 'read' | 'write' | 'discard' | 'fields' | 'cap' | 'start' | 'stop' | 'rec-read' | 'io' | 'settle' | 'flr' | 'reset';
 
 abstract class Cmd implements fc.AsyncCommand<W, W> {
-  abstract readonly kind: CommandKind;
+  abstract get kind(): CommandKind;
   constructor(protected readonly m: number) {}
   check(w: Readonly<W>): boolean {
     return this.ready(w);
@@ -43,7 +43,9 @@ function ctxOf(w: Readonly<W>, m: number) {
 }
 
 class ModeGetCmd extends Cmd {
-  readonly kind = 'mode-get' as const;
+  get kind(): CommandKind {
+    return 'mode-get';
+  }
   async run(_: W, w: W): Promise<void> {
     await w.call({ op: 'MODE_GET', member: this.m });
   }
@@ -53,7 +55,9 @@ class ModeGetCmd extends Cmd {
 }
 
 class ModeSetCmd extends Cmd {
-  readonly kind = 'mode-set' as const;
+  get kind(): CommandKind {
+    return 'mode-set';
+  }
   constructor(
     m: number,
     readonly mode: number,
@@ -75,7 +79,9 @@ class ModeSetCmd extends Cmd {
 }
 
 class SizeGetCmd extends Cmd {
-  readonly kind = 'size' as const;
+  get kind(): CommandKind {
+    return 'size';
+  }
   constructor(
     m: number,
     readonly freezeMode: number,
@@ -92,7 +98,9 @@ class SizeGetCmd extends Cmd {
 
 /** READ capacity: a number of bytes, or `rest` = exactly the bytes left of a known Freeze context (an exact fit). */
 class CtxReadCmd extends Cmd {
-  readonly kind = 'read' as const;
+  get kind(): CommandKind {
+    return 'read';
+  }
   constructor(
     m: number,
     readonly capacity: number | 'rest',
@@ -118,7 +126,9 @@ class CtxReadCmd extends Cmd {
  * Outside Freeze either is sent as is: the device must refuse it.
  */
 class CtxWriteCmd extends Cmd {
-  readonly kind = 'write' as const;
+  get kind(): CommandKind {
+    return 'write';
+  }
   constructor(
     m: number,
     readonly what: 'next' | 'bad',
@@ -158,7 +168,9 @@ class CtxWriteCmd extends Cmd {
 }
 
 class FieldsQueryCmd extends Cmd {
-  readonly kind = 'fields' as const;
+  get kind(): CommandKind {
+    return 'fields';
+  }
   async run(_: W, w: W): Promise<void> {
     await w.call({ op: 'FIELDS_QUERY', member: this.m, capacity: 256 });
   }
@@ -168,7 +180,9 @@ class FieldsQueryCmd extends Cmd {
 }
 
 class DiscardCmd extends Cmd {
-  readonly kind = 'discard' as const;
+  get kind(): CommandKind {
+    return 'discard';
+  }
   async run(_: W, w: W): Promise<void> {
     await w.call({ op: 'DISCARD', member: this.m });
   }
@@ -178,7 +192,9 @@ class DiscardCmd extends Cmd {
 }
 
 class CapQueryCmd extends Cmd {
-  readonly kind = 'cap' as const;
+  get kind(): CommandKind {
+    return 'cap';
+  }
   async run(_: W, w: W): Promise<void> {
     await w.call({ op: 'CAP_QUERY', member: this.m });
   }
@@ -191,7 +207,9 @@ export type StartVariant = 'valid' | 'bad-size' | 'unaligned' | 'too-many';
 
 /** START over ranges laid out from the guest arena (gaps and lengths in pages of the chosen size). */
 class StartCmd extends Cmd {
-  readonly kind = 'start' as const;
+  get kind(): CommandKind {
+    return 'start';
+  }
   constructor(
     m: number,
     readonly variant: StartVariant,
@@ -238,7 +256,9 @@ class StartCmd extends Cmd {
 }
 
 class StopCmd extends Cmd {
-  readonly kind = 'stop' as const;
+  get kind(): CommandKind {
+    return 'stop';
+  }
   async run(_: W, w: W): Promise<void> {
     await w.call({ op: 'RECORDS_STOP', member: this.m });
   }
@@ -251,7 +271,9 @@ export type ReadPart = 'whole' | 'first' | 'tail' | 'unaligned-length' | 'outsid
 
 /** WRITE_RECORDS_READ of (part of) a started range, with room for `capacity / 8` records. */
 class RecordsReadCmd extends Cmd {
-  readonly kind = 'rec-read' as const;
+  get kind(): CommandKind {
+    return 'rec-read';
+  }
   constructor(
     m: number,
     readonly range: number,
@@ -298,7 +320,9 @@ class RecordsReadCmd extends Cmd {
 
 /** The guest makes block requests available (buffers on pages `skipPages` further on) and, usually, kicks. */
 class GuestIoCmd extends Cmd {
-  readonly kind = 'io' as const;
+  get kind(): CommandKind {
+    return 'io';
+  }
   constructor(
     m: number,
     readonly requests: RequestSpec[],
@@ -337,7 +361,9 @@ class GuestIoCmd extends Cmd {
 }
 
 class SettleCmd extends Cmd {
-  readonly kind = 'settle' as const;
+  get kind(): CommandKind {
+    return 'settle';
+  }
   override ready(w: Readonly<W>): boolean {
     return w.workloads.get(this.m)?.alive ?? false;
   }
@@ -351,7 +377,9 @@ class SettleCmd extends Cmd {
 
 /** A member FLR (Active or Stop: the member driver is still at work), then MODE_GET (E22: the mode stays). */
 class FlrCmd extends Cmd {
-  readonly kind = 'flr' as const;
+  get kind(): CommandKind {
+    return 'flr';
+  }
   override ready(w: Readonly<W>): boolean {
     const p = w.ports.get(this.m);
     const mode = w.mode(this.m);
@@ -362,7 +390,7 @@ class FlrCmd extends Cmd {
     await w.ports.get(this.m)!.flr();
     w.workloads.get(this.m)!.abandon();
     w.action(`FLR(${this.m})`);
-    w.event({ event: 'FLR', member: this.m });
+    w.event({ event: 'FLR', member: this.m }, false);
     if (w.env.sets.context) await w.call({ op: 'MODE_GET', member: this.m }, '(after FLR) ');
   }
   toString(): string {
@@ -372,7 +400,9 @@ class FlrCmd extends Cmd {
 
 /** The member's driver resets the virtio device (device_status 0), then MODE_GET (E22). */
 class ResetCmd extends Cmd {
-  readonly kind = 'reset' as const;
+  get kind(): CommandKind {
+    return 'reset';
+  }
   override ready(w: Readonly<W>): boolean {
     const mode = w.mode(this.m);
     return (w.workloads.get(this.m)?.alive ?? false) && (mode === DeviceMode.ACTIVE || mode === DeviceMode.STOP);
@@ -383,7 +413,7 @@ class ResetCmd extends Cmd {
     await wl.driver!.reset();
     wl.abandon();
     w.action(`RESET(${this.m})`);
-    w.event({ event: 'RESET', member: this.m });
+    w.event({ event: 'RESET', member: this.m }, false);
     if (w.env.sets.context) await w.call({ op: 'MODE_GET', member: this.m }, '(after reset) ');
   }
   toString(): string {
