@@ -74,13 +74,19 @@ export async function runMutant(mutant: Mutant, tests: readonly RegisteredTest[]
   const t0 = performance.now();
   const plan = planFor(mutant.name, o);
   const expect = mutant.expect ?? 'FAIL';
-  const covering = tests.filter((t) => t.def.requirements.some((r) => mutant.targets.includes(r)));
+  // Focused tests first, property-based ones (fuzz.*) last: the matrix stops as soon as every target
+  // is caught, so the slower fuzz properties run only for bugs the focused tests miss.
+  const covering = tests
+    .filter((t) => t.def.requirements.some((r) => mutant.targets.includes(r)))
+    .sort((a, b) => Number(a.def.id.startsWith('fuzz.')) - Number(b.def.id.startsWith('fuzz.')));
+  const caught = () => mutant.targets.every((r) => KILLS[expect].has((worst.get(r) ?? 'PASS') as TestVerdict));
   const worst = new Map<string, RequirementOutcome>();
   const harnessErrors: string[] = [];
   let session: Session | undefined;
   const open = async () => (session ??= await Session.open(plan));
   try {
     for (const t of covering) {
+      if (caught()) break;
       const meta = await executeConformanceTest(t.def, t.body, plan, open);
       if (meta.verdict === 'HARNESS_ERROR') harnessErrors.push(`${t.def.id}: ${meta.messages.join('; ')}`);
       for (const r of mutant.targets) {
