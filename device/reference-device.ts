@@ -1,5 +1,5 @@
 import { decodeAdminCmdAsDevice, encodeAdminCmdResult, WRITABLE_HEADER_SIZE, type VirtioAdminCmd } from '../protocol/admin-frame.ts';
-import { decodeOpcodeBitmap, encodeOpcodeBitmap } from '../protocol/commands.ts';
+import { decodeOpcodeBitmap, DeviceMode, encodeOpcodeBitmap } from '../protocol/commands.ts';
 import { commandName, CONTEXT_GROUP, type CommandName, WRITE_RECORD_GROUP } from '../protocol/opcodes.ts';
 import { GroupType, Qualifier } from '../protocol/status.ts';
 import * as ctx from './admin/context-commands.ts';
@@ -89,6 +89,24 @@ export class ReferenceDevice {
     if (o.commandSets.writeRecords) for (const c of WRITE_RECORD_GROUP) sup.add(t[c]);
     this.supported = sup;
     this.inUse = this.baseInUse();
+    this.pf.onVfEnableChange = (enabled) => {
+      if (!enabled) this.releaseMembers();
+    };
+  }
+
+  /**
+   * VF Enable cleared: the VFs cease to exist, and the ones VF Enable brings back are new instances,
+   * in the default mode Active (patch 1/8 mode table) with no context stream, no write recording and
+   * their PCI function and virtio state reset.
+   */
+  protected releaseMembers(): void {
+    for (const m of this.members.values()) {
+      m.mode = DeviceMode.ACTIVE;
+      m.readStream.reset();
+      m.writeStream = undefined;
+      m.recorder.stop();
+      void m.startFlr();
+    }
   }
 
   private baseInUse(): Set<number> {
@@ -120,6 +138,15 @@ export class ReferenceDevice {
     const cmd = decodeAdminCmdAsDevice(readable);
     const reply = await this.execute(cmd, Math.max(0, writableLength - WRITABLE_HEADER_SIZE));
     if (reply.reason) this.lastRefusal = { opcode: cmd.opcode, memberId: cmd.memberId, reason: reply.reason };
+    // VD5 as the suite reads it: the writable part is initialized in whole 8-byte units, so a result
+    // of another length (MODE_GET's one byte, a context chunk) is followed by zeros up to the next
+    // multiple of 8, as far as the buffer goes (the used length counts them).
+    const result = reply.result;
+    if (result && result.length % 8 !== 0) {
+      const padded = new Uint8Array(result.length + 8 - (result.length % 8));
+      padded.set(result);
+      return encodeAdminCmdResult({ ...reply, result: padded }, writableLength);
+    }
     return encodeAdminCmdResult(reply, writableLength);
   }
 

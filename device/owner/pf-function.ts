@@ -60,12 +60,17 @@ export class PfFunction {
     return width === 1 ? this.dv.getUint8(offset) : width === 2 ? this.dv.getUint16(offset, true) : this.dv.getUint32(offset, true);
   }
 
+  /** Called when VF Enable changes (the owner device tears the VFs down or instantiates them). */
+  onVfEnableChange: ((enabled: boolean) => void) | undefined;
+
   /** Only the SR-IOV Control register and NumVFs (while VF Enable is clear) are writable. */
   configWrite(offset: number, width: 1 | 2 | 4, value: number): void {
     const ctrl = PF_SRIOV_CAP + SriovReg.CTRL;
     const num = PF_SRIOV_CAP + SriovReg.NUM_VF;
     if (offset === ctrl && width >= 2) {
+      const was = this.vfEnabled;
       this.dv.setUint16(ctrl, value & (SRIOV_CTRL_VFE | SRIOV_CTRL_MSE), true);
+      if (was !== this.vfEnabled) this.onVfEnableChange?.(this.vfEnabled);
     } else if (offset === num && width === 2 && !this.vfEnabled) {
       this.dv.setUint16(num, Math.min(value & 0xffff, this.totalVfs), true);
     }

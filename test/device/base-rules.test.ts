@@ -102,7 +102,8 @@ describe('frame handling (VD1a, VD1b)', () => {
     const twenty = encodeAdminCmd({ opcode: OP.DEV_MODE_GET, groupType: GroupType.SRIOV, memberId: 1n, data: new Uint8Array(0) }).subarray(0, 20);
     const r = await exec(twenty);
     expectOk(r);
-    expect(r.result).toEqual(Uint8Array.of(DeviceMode.ACTIVE));
+    // The one-byte mode, padded with zeros to a whole 8-byte unit (VD5).
+    expect(r.result).toEqual(Uint8Array.of(DeviceMode.ACTIVE, 0, 0, 0, 0, 0, 0, 0));
   });
 
   it('missing command_specific_data reads as zeros (MODE_SET with no data = Active)', async () => {

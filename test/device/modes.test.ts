@@ -44,13 +44,13 @@ describe('DEV_MODE_GET / DEV_MODE_SET (patch 1/8 mode table, SD2..SD5, E15)', ()
     expect(await admin.modeGetOk(1)).toBe(DeviceMode.STOP);
   });
 
-  it('MODE_GET result is one byte; command_specific_output reads 0 (E32)', async () => {
+  it('MODE_GET result is one byte, padded to 8 (VD5); command_specific_output reads 0 (E32)', async () => {
     const { sim, admin } = await rig();
     await admin.modeSetOk(1, DeviceMode.FREEZE);
     const r = await rawExec(sim, { opcode: OP.DEV_MODE_GET, memberId: 1 }, 16);
     expect(r.status).toBe(Status.OK);
-    expect(r.usedLength).toBe(9);
-    expect(r.result).toEqual(Uint8Array.of(DeviceMode.FREEZE));
+    expect(r.usedLength).toBe(16);
+    expect(r.result).toEqual(Uint8Array.of(DeviceMode.FREEZE, 0, 0, 0, 0, 0, 0, 0));
     expect(r.output).toEqual(new Uint8Array(4));
   });
 });
