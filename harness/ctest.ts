@@ -434,6 +434,8 @@ export async function executeConformanceTest(
   if (verdict !== 'PASS') {
     for (const r of failedReq ? [failedReq] : def.requirements) meta.outcomes[r] = verdict === 'FAIL' ? worse(meta.outcomes[r] ?? 'PASS', 'FAIL') : verdict;
   }
+  // A check naming a requirement the test does not list still counts for the test's verdict.
+  for (const [r, o] of t.outcomes) if (!(r in meta.outcomes)) meta.outcomes[r] = o;
   let final: TestVerdict = verdict;
   for (const o of Object.values(meta.outcomes)) final = worse(final, o);
   meta.driverRuleViolations = session.monitor.endTest({ bodyCompleted: verdict === 'PASS' });
