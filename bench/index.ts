@@ -6,12 +6,13 @@ import { adminThroughput } from './admin-throughput.ts';
 import { contextCodec } from './context-codec.ts';
 import type { Benchmark, BenchFigure, BenchOptions } from './figure.ts';
 import { fuzzThroughput } from './fuzz-throughput.ts';
+import { fullRun } from './full-run.ts';
 import { maxQueues } from './max-queues.ts';
 import { mutationScoreBench } from './mutation-score.ts';
 
 export type { Benchmark, BenchFigure, BenchOptions } from './figure.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [adminThroughput, contextCodec, maxQueues, mutationScoreBench, fuzzThroughput];
+export const BENCHMARKS: readonly Benchmark[] = [fullRun, adminThroughput, contextCodec, maxQueues, mutationScoreBench, fuzzThroughput];
 
 export interface RunBenchmarksOptions extends BenchOptions {
   /** Benchmark ids to run (default: all). */
