@@ -1,4 +1,5 @@
-import type { AdminCommandResponse, AdminExecOptions, AdminTransport } from '../protocol/admin-transport.ts';
+import type { AdminCommandResponse, AdminExecOptions, AdminFrame, AdminFrameCompletion, AdminTransport } from '../protocol/admin-transport.ts';
+import { decodeAdminCmdAsDevice, decodeAdminCmdResult, WRITABLE_HEADER_SIZE } from '../protocol/admin-frame.ts';
 import {
   decodeCtxReadOutput,
   decodeFieldsQueryResult,
@@ -115,6 +116,34 @@ export class AdminClient {
       rec.error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
       throw e;
     }
+  }
+
+  /**
+   * Records a raw frame a test sent with transport.execFrame (short, long or unpadded probes), so it
+   * appears in the wire trace like every other command. `completion` or `error` is what came back.
+   */
+  recordFrame(frame: AdminFrame, outcome: { completion?: AdminFrameCompletion; error?: unknown }): void {
+    const cmd = decodeAdminCmdAsDevice(frame.readable);
+    const rec: WireRecord = {
+      seq: ++this.seq,
+      tMs: performance.now() - this.t0,
+      command: 'RAW',
+      opcode: cmd.opcode,
+      groupType: cmd.groupType,
+      memberId: cmd.memberId,
+      data: cmd.data,
+      resultCapacity: Math.max(0, frame.writableLength - WRITABLE_HEADER_SIZE),
+    };
+    if (outcome.completion) {
+      try {
+        rec.response = decodeAdminCmdResult(outcome.completion.writable, outcome.completion.usedLength);
+      } catch (e) {
+        rec.error = `undecodable completion: ${e instanceof Error ? e.message : String(e)}`;
+      }
+    }
+    if (outcome.error !== undefined) rec.error = outcome.error instanceof Error ? `${outcome.error.name}: ${outcome.error.message}` : String(outcome.error);
+    this.log.push(rec);
+    if (this.log.length > this.logLimit) this.log.splice(0, this.log.length - this.logLimit);
   }
 
   private static ok(command: string, r: AdminCommandResponse): AdminCommandResponse {

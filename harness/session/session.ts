@@ -1,4 +1,4 @@
-import type { AdminTransport, DeviceIdentity } from '../../protocol/admin-transport.ts';
+import type { AdminExecOptions, AdminFrame, AdminTransport, DeviceIdentity } from '../../protocol/admin-transport.ts';
 import { DeviceMode } from '../../protocol/commands.ts';
 import { CommonCfg } from '../../protocol/pci-common-cfg.ts';
 import { CONTEXT_GROUP, WRITE_RECORD_GROUP } from '../../protocol/opcodes.ts';
@@ -52,7 +52,23 @@ export class Session {
     const wire = wireOptions(plan.profile.settings);
     const raw = await openTransport(plan.config.transport, wire, plan.timeouts.commandMs, plan.seed);
     const monitor = new DriverRuleMonitor(raw, wire);
-    const s = new Session(plan, monitor.transport, wire, monitor);
+    // Raw frames that tests send go into the admin client's log too, so they appear in wire traces.
+    let client: AdminClient | undefined;
+    const checked = monitor.transport;
+    const logged: AdminTransport = Object.assign(Object.create(checked) as AdminTransport, {
+      execFrame: async (frame: AdminFrame, opts?: AdminExecOptions) => {
+        try {
+          const completion = await checked.execFrame(frame, opts);
+          client?.recordFrame(frame, { completion });
+          return completion;
+        } catch (error) {
+          client?.recordFrame(frame, { error });
+          throw error;
+        }
+      },
+    });
+    const s = new Session(plan, logged, wire, monitor);
+    client = s.admin;
     const transport = s.transport;
     s.identity = await transport.identity();
     const ids = transport.memberIds();
