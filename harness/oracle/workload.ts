@@ -11,12 +11,12 @@
  * Runs are many and short, so the guest's 4 MiB arena is one region per member, scrubbed and handed out
  * again for every run instead of allocating a new one each time (SparseGuestMemory allocates eagerly).
  */
-import type { DmaAccess, GuestMemory } from '../../protocol/guest-memory.ts';
-import type { MemberCapabilities, MemberEvent, MemberPort, MemberStimuli, RegisterWidth } from '../../protocol/member-port.ts';
+import { MemoryOverlayPort } from '../guest/memory-overlay-port.ts';
+import type { GuestMemory } from '../../protocol/guest-memory.ts';
+import type { MemberPort } from '../../protocol/member-port.ts';
 import { CommonCfg } from '../../protocol/pci-common-cfg.ts';
 import { AvailOff, UsedOff, USED_ELEM_SIZE } from '../../protocol/split-ring.ts';
 import { BlkFeature } from '../../protocol/virtio-blk.ts';
-import type { PowerStateName } from '../../protocol/pci.ts';
 import { BlkStatus, blkRead, blkWrite, SECTOR } from '../guest/block-guest.ts';
 import { GuestDriver, type GuestDriverInit } from '../guest/guest-driver.ts';
 import type { GuestArena } from '../guest/guest-arena.ts';
@@ -70,63 +70,11 @@ export class RecycledArenaMemory implements GuestMemory {
 }
 
 /** A MemberPort whose guest memory is a RecycledArenaMemory; everything else goes to the real port. */
-export class RecycledPort implements MemberPort {
-  readonly memory: RecycledArenaMemory;
+export class RecycledPort extends MemoryOverlayPort {
+  declare readonly memory: RecycledArenaMemory;
 
-  constructor(readonly inner: MemberPort) {
-    this.memory = new RecycledArenaMemory(inner.memory);
-  }
-
-  get id(): number {
-    return this.inner.id;
-  }
-  get virtioType(): number {
-    return this.inner.virtioType;
-  }
-  get capabilities(): MemberCapabilities {
-    return this.inner.capabilities;
-  }
-  get stimuli(): MemberStimuli | undefined {
-    return this.inner.stimuli;
-  }
-  commonCfgRead(offset: number, width: RegisterWidth): Promise<number> {
-    return this.inner.commonCfgRead(offset, width);
-  }
-  commonCfgWrite(offset: number, width: RegisterWidth, value: number): Promise<void> {
-    return this.inner.commonCfgWrite(offset, width, value);
-  }
-  deviceCfgRead(offset: number, width: RegisterWidth): Promise<number> {
-    return this.inner.deviceCfgRead(offset, width);
-  }
-  deviceCfgWrite(offset: number, width: RegisterWidth, value: number): Promise<void> {
-    return this.inner.deviceCfgWrite(offset, width, value);
-  }
-  notify(queueIndex: number): Promise<void> {
-    return this.inner.notify(queueIndex);
-  }
-  isrRead(): Promise<number> {
-    return this.inner.isrRead();
-  }
-  pciConfigRead(offset: number, width: RegisterWidth): Promise<number> {
-    return this.inner.pciConfigRead(offset, width);
-  }
-  pciConfigWrite(offset: number, width: RegisterWidth, value: number): Promise<void> {
-    return this.inner.pciConfigWrite(offset, width, value);
-  }
-  flr(): Promise<void> {
-    return this.inner.flr();
-  }
-  setPowerState(state: PowerStateName): Promise<void> {
-    return this.inner.setPowerState(state);
-  }
-  settle(ms?: number): Promise<void> {
-    return this.inner.settle(ms);
-  }
-  takeEvents(): MemberEvent[] {
-    return this.inner.takeEvents();
-  }
-  takeDmaLog(): DmaAccess[] {
-    return this.inner.takeDmaLog();
+  constructor(inner: MemberPort) {
+    super(inner, new RecycledArenaMemory(inner.memory));
   }
 }
 

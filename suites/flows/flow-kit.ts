@@ -1,13 +1,13 @@
 import { type ConformanceContext, describeStatus } from '../../harness/ctest.ts';
+import { MemoryOverlayPort } from '../../harness/guest/memory-overlay-port.ts';
 import { blkRead, blkWrite, BlkStatus, SECTOR } from '../../harness/guest/block-guest.ts';
 import { GuestDriver } from '../../harness/guest/guest-driver.ts';
 import { decodeCtxReadOutput, decodeWriteRecordsReadResult, DeviceMode, modeName, pageSizesOf, recordsCapacity } from '../../protocol/commands.ts';
 import { decodeVqSplitDevDescs, decodeVqSplitRuntime } from '../../protocol/dev-ctx-fields.ts';
 import { decodeDevCtx, DevCtxType, type VirtioDevCtx } from '../../protocol/device-context.ts';
 import type { DmaAccess, GuestMemory } from '../../protocol/guest-memory.ts';
-import type { MemberCapabilities, MemberEvent, MemberPort, MemberStimuli, RegisterWidth } from '../../protocol/member-port.ts';
+import type { MemberPort } from '../../protocol/member-port.ts';
 import { CommonCfg, VirtioDeviceType } from '../../protocol/pci-common-cfg.ts';
-import type { PowerStateName } from '../../protocol/pci.ts';
 import { UsedOff, USED_ELEM_SIZE } from '../../protocol/split-ring.ts';
 import { Status } from '../../protocol/status.ts';
 import { BlkConfig, BlkFeature } from '../../protocol/virtio-blk.ts';
@@ -73,66 +73,9 @@ class CpuLoggedMemory implements GuestMemory {
  * that guest memory writes are logged. Device writes reach memory through the member, not through
  * here: telling them apart is what write recording is for.
  */
-class GuestPort implements MemberPort {
-  readonly memory: GuestMemory;
-
-  constructor(
-    readonly inner: MemberPort,
-    dirty: Set<bigint>,
-  ) {
-    this.memory = new CpuLoggedMemory(inner.memory, dirty);
-  }
-
-  get id(): number {
-    return this.inner.id;
-  }
-  get virtioType(): number {
-    return this.inner.virtioType;
-  }
-  get capabilities(): MemberCapabilities {
-    return this.inner.capabilities;
-  }
-  get stimuli(): MemberStimuli | undefined {
-    return this.inner.stimuli;
-  }
-  commonCfgRead(o: number, w: RegisterWidth): Promise<number> {
-    return this.inner.commonCfgRead(o, w);
-  }
-  commonCfgWrite(o: number, w: RegisterWidth, v: number): Promise<void> {
-    return this.inner.commonCfgWrite(o, w, v);
-  }
-  deviceCfgRead(o: number, w: RegisterWidth): Promise<number> {
-    return this.inner.deviceCfgRead(o, w);
-  }
-  deviceCfgWrite(o: number, w: RegisterWidth, v: number): Promise<void> {
-    return this.inner.deviceCfgWrite(o, w, v);
-  }
-  notify(q: number): Promise<void> {
-    return this.inner.notify(q);
-  }
-  isrRead(): Promise<number> {
-    return this.inner.isrRead();
-  }
-  pciConfigRead(o: number, w: RegisterWidth): Promise<number> {
-    return this.inner.pciConfigRead(o, w);
-  }
-  pciConfigWrite(o: number, w: RegisterWidth, v: number): Promise<void> {
-    return this.inner.pciConfigWrite(o, w, v);
-  }
-  flr(): Promise<void> {
-    return this.inner.flr();
-  }
-  setPowerState(s: PowerStateName): Promise<void> {
-    return this.inner.setPowerState(s);
-  }
-  settle(ms?: number): Promise<void> {
-    return this.inner.settle(ms);
-  }
-  takeEvents(): MemberEvent[] {
-    return this.inner.takeEvents();
-  }
-  takeDmaLog(): DmaAccess[] {
-    return this.inner.takeDmaLog();
+class GuestPort extends MemoryOverlayPort {
+  constructor(inner: MemberPort, dirty: Set<bigint>) {
+    super(inner, new CpuLoggedMemory(inner.memory, dirty));
   }
 }
 
