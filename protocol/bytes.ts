@@ -144,3 +144,10 @@ export function safeLength(v: bigint, r: Reader, field: string): number {
 export function hex(n: number | bigint, width = 0): string {
   return '0x' + n.toString(16).padStart(width, '0');
 }
+
+/** Same length and same bytes; a missing side is never equal. */
+export function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -42,12 +42,7 @@ export class GuestDriver {
   }
 
   async readFeatures(): Promise<bigint> {
-    let f = 0n;
-    for (let w = 0; w < 4; w++) {
-      await this.port.commonCfgWrite(CommonCfg.DEVICE_FEATURE_SELECT.offset, 4, w);
-      f |= BigInt(await this.port.commonCfgRead(CommonCfg.DEVICE_FEATURE.offset, 4)) << BigInt(32 * w);
-    }
-    return f;
+    return readFeatureBits(this.port, 'device');
   }
 
   /** Writes 0 to device_status and waits until it reads back 0 (the driver-side end of a reset). */
@@ -164,6 +159,20 @@ export class GuestDriver {
     await this.enableBusMaster();
     if (this.msix) await this.enableMsix();
   }
+}
+
+/**
+ * The offered (`device`) or accepted (`driver`) feature bits, `words` 32-bit words from select 0,
+ * read through the select/value register pair of struct virtio_pci_common_cfg.
+ */
+export async function readFeatureBits(port: MemberPort, which: 'device' | 'driver', words = 4): Promise<bigint> {
+  const [select, value] = which === 'device' ? [CommonCfg.DEVICE_FEATURE_SELECT, CommonCfg.DEVICE_FEATURE] : [CommonCfg.DRIVER_FEATURE_SELECT, CommonCfg.DRIVER_FEATURE];
+  let f = 0n;
+  for (let w = 0; w < words; w++) {
+    await port.commonCfgWrite(select.offset, 4, w);
+    f |= BigInt(await port.commonCfgRead(value.offset, 4)) << BigInt(32 * w);
+  }
+  return f;
 }
 
 async function writeAddr(p: MemberPort, offset: number, v: bigint): Promise<void> {

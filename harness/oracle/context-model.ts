@@ -33,6 +33,7 @@
  * - P5: where the draft only says "fails", EINVAL with Q_INVALID_FIELD or Q_INVALID_COMMAND is
  *   preferred; another failure is a finding (a FAIL when the profile says failureQualifierMismatch: fail).
  */
+import { equalBytes } from '../../protocol/bytes.ts';
 import type { AdminCommandResponse } from '../../protocol/admin-transport.ts';
 import { decodeCtxReadOutput, decodeFieldsQueryResult, decodeSizeGetResult, DeviceMode, isValidMode, modeName, SUPPORTED_FIELD_SIZE } from '../../protocol/commands.ts';
 import { DecodeError } from '../../protocol/decode-error.ts';
@@ -118,12 +119,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function firstDiff(a: Uint8Array, b: Uint8Array): number {

@@ -1,6 +1,6 @@
 import type { AdminCommandResponse } from '../../protocol/admin-transport.ts';
 import { decodeAdminCmdResult, encodeAdminCmd } from '../../protocol/admin-frame.ts';
-import { alignUp } from '../../protocol/bytes.ts';
+import { alignUp, equalBytes } from '../../protocol/bytes.ts';
 import { decodeCtxReadOutput, decodeSizeGetResult, DeviceMode, modeName } from '../../protocol/commands.ts';
 import {
   decodeDevCtxEntry,
@@ -14,7 +14,7 @@ import type { MemberPort } from '../../protocol/member-port.ts';
 import { CommonCfg, VIRTIO_MSI_NO_VECTOR, VirtioDeviceType } from '../../protocol/pci-common-cfg.ts';
 import { GroupType, Qualifier, Status } from '../../protocol/status.ts';
 import { blkRead, BlkStatus } from '../../harness/guest/block-guest.ts';
-import { GuestDriver } from '../../harness/guest/guest-driver.ts';
+import { GuestDriver, readFeatureBits } from '../../harness/guest/guest-driver.ts';
 import type { Completion, PostedRequest } from '../../harness/guest/guest-queue.ts';
 import { UsedRingError } from '../../harness/guest/guest-queue.ts';
 import type { ConformanceContext } from '../../harness/ctest.ts';
@@ -197,12 +197,6 @@ export function concat(parts: Uint8Array[]): Uint8Array {
     at += p.length;
   }
   return out;
-}
-
-export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** First offset where two byte strings differ (or the shorter length), for messages. */
@@ -550,13 +544,8 @@ export async function queue0Registers(port: MemberPort): Promise<VqProgram & { c
   };
 }
 
-export async function driverFeatures(port: MemberPort): Promise<bigint> {
-  let f = 0n;
-  for (let w = 0; w < 4; w++) {
-    await port.commonCfgWrite(CommonCfg.DRIVER_FEATURE_SELECT.offset, 4, w);
-    f |= BigInt(await port.commonCfgRead(CommonCfg.DRIVER_FEATURE.offset, 4)) << BigInt(32 * w);
-  }
-  return f;
+export function driverFeatures(port: MemberPort): Promise<bigint> {
+  return readFeatureBits(port, 'driver');
 }
 
 /** Reads the member's queue 0 of the context in a mode where READ is allowed (to the end of the stream). */
@@ -633,13 +622,8 @@ export async function safePoll(t: ConformanceContext, g: GuestDriver, count: num
 export { BlkStatus };
 
 /** Offered device-type feature bits (0..23) of a member, read through its common configuration. */
-export async function offeredFeatures(port: MemberPort): Promise<bigint> {
-  let f = 0n;
-  for (let w = 0; w < 4; w++) {
-    await port.commonCfgWrite(CommonCfg.DEVICE_FEATURE_SELECT.offset, 4, w);
-    f |= BigInt(await port.commonCfgRead(CommonCfg.DEVICE_FEATURE.offset, 4)) << BigInt(32 * w);
-  }
-  return f;
+export function offeredFeatures(port: MemberPort): Promise<bigint> {
+  return readFeatureBits(port, 'device');
 }
 
 /** Every other offered device-type feature (bits 0..23): a negotiated set that differs from the offered one. */
@@ -698,3 +682,5 @@ export async function readDeviceConfig(port: MemberPort, length: number): Promis
   }
   return undefined;
 }
+
+export { equalBytes };

@@ -1,7 +1,8 @@
+import { equalBytes } from '../../protocol/bytes.ts';
 import { type ConformanceContext, describeStatus } from '../../harness/ctest.ts';
 import { MemoryOverlayPort } from '../../harness/guest/memory-overlay-port.ts';
 import { blkRead, blkWrite, BlkStatus, SECTOR } from '../../harness/guest/block-guest.ts';
-import { GuestDriver } from '../../harness/guest/guest-driver.ts';
+import { GuestDriver, readFeatureBits } from '../../harness/guest/guest-driver.ts';
 import { decodeCtxReadOutput, decodeWriteRecordsReadResult, DeviceMode, modeName, pageSizesOf, recordsCapacity } from '../../protocol/commands.ts';
 import { decodeVqSplitDevDescs, decodeVqSplitRuntime } from '../../protocol/dev-ctx-fields.ts';
 import { decodeDevCtx, DevCtxType, type VirtioDevCtx } from '../../protocol/device-context.ts';
@@ -373,11 +374,6 @@ export class GuestVm {
   }
 }
 
-export function equalBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
-  if (!a || !b || a.length !== b.length) return false;
-  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
-}
-
 // ---- admin steps -----------------------------------------------------------------------------------
 
 /** MODE_SET that must complete OK (its failure ends the flow as a FAIL of `req`). */
@@ -532,13 +528,8 @@ export function differingPages(a: GuestMemory, b: GuestMemory, pages: readonly b
 }
 
 /** The features the driver negotiated, as a member reports them (DRIVER_FEATURE words 0 and 1). */
-export async function driverFeatures(port: MemberPort): Promise<bigint> {
-  let f = 0n;
-  for (let w = 0; w < 2; w++) {
-    await port.commonCfgWrite(CommonCfg.DRIVER_FEATURE_SELECT.offset, 4, w);
-    f |= BigInt(await port.commonCfgRead(CommonCfg.DRIVER_FEATURE.offset, 4)) << BigInt(32 * w);
-  }
-  return f;
+export function driverFeatures(port: MemberPort): Promise<bigint> {
+  return readFeatureBits(port, 'driver', 2);
 }
 
 /**
@@ -653,3 +644,5 @@ export async function stopAndCopyTo(t: ConformanceContext, vm: GuestVm, to: numb
   await vm.rebind(to);
   return at;
 }
+
+export { equalBytes };
