@@ -79,3 +79,26 @@ export const PCI_VENDOR_ID_REDHAT_QUMRANET = 0x1af4;
 export function modernDeviceId(virtioType: number): number {
   return 0x1040 + virtioType;
 }
+
+/** Base Address Register bits (PCI 3.0): bit 0 I/O space; memory BARs: bits 2:1 type (2 = 64-bit), bit 3 prefetchable. */
+export const PCI_BAR_IO = 0x1;
+export const PCI_BAR_MEM_TYPE_64 = 0x4;
+export const PCI_BAR_MEM_PREFETCH = 0x8;
+export const PCI_COMMAND_IO = 0x1;
+export const PCI_COMMAND_INTX_DISABLE = 0x400;
+/** Status bit 3: the function's INTx is asserted. */
+export const PCI_STATUS_INTERRUPT = 0x8;
+
+/**
+ * MSI-X capability (id 0x11): Message Control at +2 (bits 10:0 table size - 1, bit 14 Function Mask,
+ * bit 15 Enable), Table Offset/BIR at +4 and PBA Offset/BIR at +8 (BIR in bits 2:0, offset in 31:3).
+ * Table entries are 16 bytes: message address low, high, data, vector control (bit 0 masked).
+ */
+export const MsixCap = { CTRL: 2, TABLE: 4, PBA: 8 } as const;
+export const MSIX_CTRL_TABLE_SIZE = 0x7ff;
+export const MSIX_CTRL_FUNCTION_MASK = 0x4000;
+export const MSIX_CTRL_ENABLE = 0x8000;
+export const MSIX_BIR_MASK = 0x7;
+export const MSIX_ENTRY_SIZE = 16;
+export const MsixEntry = { ADDR_LO: 0, ADDR_HI: 4, DATA: 8, VECTOR_CTRL: 12 } as const;
+export const MSIX_ENTRY_CTRL_MASKED = 0x1;
