@@ -3,46 +3,12 @@ import type { ProfileSettings } from '../../spec/profile-settings.ts';
 /** Levels a run may select (the catalog's levels). */
 export type ConfigLevel = 'MUST' | 'MUST NOT' | 'SHOULD' | 'SHOULD NOT' | 'MAY';
 
-export interface SimulatorMemberConfig {
-  type: 'block' | 'entropy';
-  /** Request queues of a block member (default 1). */
-  numQueues?: number;
-  /** Largest queue size offered (default 256). */
-  queueSizeMax?: number;
-}
-
-/** The built-in simulator: the reference device in this process (the default). */
-export interface SimulatorTransportConfig {
-  kind: 'simulator';
-  /** The reference device's members (default: two block members). */
-  devices?: SimulatorMemberConfig[];
-  /** Optional command sets the simulated device offers (default: all). */
-  commandSets?: { fieldsQuery?: boolean; writeRecords?: boolean };
-  /** A seeded-bug variant of the reference device (see `vmcts mutants`). */
-  mutant?: string;
-}
-
-/** Linux VFIO on a bare-metal host: the owner PF and its VFs, named by PCI address. */
-export interface VfioTransportConfig {
-  kind: 'vfio';
-  /** PCI address of the owner PF, e.g. "0000:3b:00.0". Only named addresses are ever touched. */
-  pf: string;
-  /** PCI addresses of the member VFs to use as guests (default: none, owner-side tests only). */
-  vfs?: string[];
-  /** Allow taking a device away from the kernel driver currently bound to it. */
-  allowUnbind?: boolean;
-}
-
-/** A software device model behind a vfio-user socket. */
-export interface VfioUserTransportConfig {
-  kind: 'vfio-user';
-  /** Path of the owner's vfio-user socket. */
-  socket: string;
-  /** Sockets of member functions, by member id. */
-  members?: Record<string, string>;
-}
-
-export type TransportConfig = SimulatorTransportConfig | VfioTransportConfig | VfioUserTransportConfig;
+// Each transport declares its own config section (transports/<kind>/index.ts); the registry composes them.
+export type { TransportConfig } from '../../transports/index.ts';
+export type { SimulatorMemberConfig, SimulatorTransportConfig } from '../../transports/simulator/index.ts';
+export type { VfioTransportConfig } from '../../transports/vfio/index.ts';
+export type { VfioUserTransportConfig } from '../../transports/vfio-user/index.ts';
+import type { TransportConfig } from '../../transports/index.ts';
 
 /** What a run checks and how. Every key is optional except `transport`. */
 export interface ConformanceConfig {

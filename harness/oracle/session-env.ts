@@ -21,9 +21,6 @@ export function fuzzEnvOf(session: Session, members: readonly number[]): FuzzEnv
     sets: { ...session.commandSets },
     inUse: session.inUse,
     baseline: (ms) => session.baseline(ms),
-    // The simulator's settle() runs the device's work to completion, so what is still outstanding after
-    // it never completes; a hardware transport gets the command timeout to finish its requests.
-    drainMs: tr.name === 'simulator' ? 5 : session.plan.timeouts.commandMs,
   };
 }
 

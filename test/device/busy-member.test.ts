@@ -2,22 +2,24 @@ import { describe, expect, it } from 'vitest';
 import { GuestDriver } from '../../harness/guest/guest-driver.ts';
 import { blkRead } from '../../harness/guest/block-guest.ts';
 import { CommonCfg } from '../../protocol/pci-common-cfg.ts';
+import { PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PM_CTRL, PowerState } from '../../protocol/pci.ts';
+import { CapOffset } from '../../device/member/layout.ts';
 import { decodePciCommonCfg } from '../../protocol/dev-ctx-fields.ts';
 import { DevCtxType } from '../../protocol/device-context.ts';
 import { decodeCtx, delay, DeviceMode, expectOk, rig, tracked, type Rig } from './helpers.ts';
 import type { AdminCommandResponse } from '../../protocol/admin-transport.ts';
 
-const SLOW = { flrMs: 40, resetMs: 40, pmMs: 40 };
+const SLOW = { flrMs: 40, resetMs: 40, pmMs: 40, requestMs: 0 };
 
 type Op = 'FLR' | 'device reset' | 'D3hot transition';
 type Cmd = 'DEV_MODE_SET' | 'DEV_CTX_READ' | 'DEV_CTX_WRITE';
 
-/** Starts the long operation on member 2 without waiting for it. */
+/** Starts the long operation on member 2 without waiting for it (the register write reaches the model at once). */
 function start(r: Rig, op: Op): void {
   const p = r.port(2);
-  if (op === 'FLR') void p.flr();
+  if (op === 'FLR') void p.pciConfigWrite(CapOffset.EXP + PCI_EXP_DEVCTL, 2, PCI_EXP_DEVCTL_BCR_FLR);
   else if (op === 'device reset') void p.commonCfgWrite(CommonCfg.DEVICE_STATUS.offset, 1, 0);
-  else void p.setPowerState('D3hot');
+  else void p.pciConfigWrite(CapOffset.PM + PM_CTRL, 2, PowerState.D3hot);
 }
 
 function deviceStatusIn(ctx: Uint8Array): number {
