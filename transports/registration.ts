@@ -21,6 +21,8 @@ export interface HostChange {
 export interface HostPreparationContext {
   /** A line for the user (what is changed on the host and why). */
   say(line: string): void;
+  /** Records a change as soon as it is made, so that it is undone even if a later step fails. */
+  changed(change: HostChange): void;
 }
 
 /**
@@ -35,8 +37,11 @@ export interface TransportRegistration<C extends { kind: string } = { kind: stri
   /** What it reaches, in one line (help texts, errors). */
   description: string;
   configSchema: Record<string, unknown>;
-  /** The host changes the run needs (bind to vfio-pci, set NumVFs), in the order made; undone in reverse. */
-  prepareHost?(config: C, context: HostPreparationContext): Promise<HostChange[]>;
+  /**
+   * Makes the host changes the run needs (bind to vfio-pci, set NumVFs), each recorded with
+   * context.changed() as it is made; they are undone in reverse order when the run ends, however it ends.
+   */
+  prepareHost?(config: C, context: HostPreparationContext): Promise<void>;
   /** Opens the transport; a config it cannot serve is a ConfigError (exit code 2). */
   open(config: C, context: TransportContext): Promise<AdminTransport>;
 }
