@@ -47,9 +47,10 @@ export class Session {
     this.admin = new AdminClient(transport, wire, { timeoutMs: plan.timeouts.commandMs });
   }
 
-  static async open(plan: RunPlan): Promise<Session> {
+  /** Opens the transport the plan names, or works over `transport` when given (self-tests of a particular device). */
+  static async open(plan: RunPlan, given?: AdminTransport): Promise<Session> {
     const wire = wireOptions(plan.profile.settings);
-    const raw = await openTransport(plan.config.transport, { wire, commandMs: plan.timeouts.commandMs, seed: plan.seed });
+    const raw = given ?? (await openTransport(plan.config.transport, { wire, commandMs: plan.timeouts.commandMs, seed: plan.seed }));
     const monitor = new DriverRuleMonitor(raw, wire);
     // Raw frames that tests send go into the admin client's log too, so they appear in wire traces.
     let client: AdminClient | undefined;
