@@ -200,7 +200,7 @@ export async function roundTrip(world: FuzzWorld, sc: RoundTripScenario, sharedS
   // Completed traffic before the migration.
   for (const s of sc.warmup) {
     await io([s], act, true, 'warm-up');
-    await world.settle(src);
+    await world.drain(src);
   }
   // Pre-copy: read the context while the member runs.
   let activeContext: Uint8Array | undefined;
@@ -283,9 +283,9 @@ export async function roundTrip(world: FuzzWorld, sc: RoundTripScenario, sharedS
   await finishRequests(world, src, 'the destination after the migration');
   for (const s of sc.after) {
     await io([s], act, true, 'after the migration');
-    await world.settle(src);
+    await world.drain(src);
     await io([{ ...s, kind: 'read' }], act, true, 'read back');
-    await world.settle(src);
+    await world.drain(src);
   }
   await finishRequests(world, src, 'the destination after the migration');
 }
