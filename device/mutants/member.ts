@@ -248,6 +248,14 @@ export const MEMBER_MUTANTS: Mutant[] = [
     },
   },
   {
+    name: 'member-answers-during-reset',
+    description: 'MODE_SET, CTX_READ and CTX_WRITE for a member whose virtio device reset is in progress are executed and answered at once, before device_status reads 0',
+    targets: ['member.cmds-complete-after-reset'],
+    apply(device) {
+      answerDuring(device, 'startReset');
+    },
+  },
+  {
     name: 'member-answers-during-pm-transition',
     description: 'MODE_SET, CTX_READ and CTX_WRITE for a member in a power state transition are executed and answered at once, before it completes',
     targets: ['member.cmds-complete-after-pm-transition'],
