@@ -64,7 +64,7 @@ export interface MemberPort {
   /** Device-specific configuration (VIRTIO_PCI_CAP_DEVICE_CFG). */
   deviceCfgRead(offset: number, width: RegisterWidth): Promise<number>;
   deviceCfgWrite(offset: number, width: RegisterWidth, value: number): Promise<void>;
-  /** Available-buffer notification for a queue (16-bit write of the queue index at its notify address). */
+  /** Available-buffer notification for a queue (16-bit write of the queue index at its notify address); posted: it returns before the device acts on it. */
   notify(queueIndex: number): Promise<void>;
   /** VIRTIO_PCI_CAP_ISR_CFG: read-and-clear. */
   isrRead(): Promise<number>;
