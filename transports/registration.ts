@@ -38,6 +38,11 @@ export interface TransportRegistration<C extends { kind: string } = { kind: stri
   description: string;
   configSchema: Record<string, unknown>;
   /**
+   * Checks what the schema cannot (a name the transport does not know, a transport this version
+   * cannot open) in the CLI process, before anything starts; a mistake is a ConfigError (exit code 2).
+   */
+  validate?(config: C): Promise<void>;
+  /**
    * Makes the host changes the run needs (bind to vfio-pci, set NumVFs), each recorded with
    * context.changed() as it is made; they are undone in reverse order when the run ends, however it ends.
    */

@@ -107,9 +107,12 @@ export async function runCommand(flags: RunFlags, argv: string[]): Promise<numbe
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigterm);
   try {
-    // The transport's host preparation (if any) runs here, before the test worker starts, and is undone however the run ends.
+    // The transport checks its config and prepares the host (if it must) here, before the test
+    // worker starts; the preparation is undone however the run ends.
     const transport = plan.config.transport;
-    const { collected, incompleteReason } = await withPreparedHost(findTransport(transport.kind), transport, say, () => runSuites(plan, PROJECT_ROOT, say, abort.signal));
+    const registration = findTransport(transport.kind);
+    await registration?.validate?.(transport);
+    const { collected, incompleteReason } = await withPreparedHost(registration, transport, say, () => runSuites(plan, PROJECT_ROOT, say, abort.signal));
     const doc = assembleResults({
       plan,
       collected,

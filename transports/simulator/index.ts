@@ -32,6 +32,9 @@ export const SIMULATOR = defineTransport<SimulatorTransportConfig>({
   kind: 'simulator',
   description: 'the reference device in this process (no PCI layer)',
   configSchema: SIMULATOR_CONFIG_SCHEMA,
+  async validate(config) {
+    await requestedChanges(config);
+  },
   async open(config, context): Promise<AdminTransport> {
     let device: Partial<ReferenceDeviceOptions> = {
       wire: context.wire,

@@ -101,11 +101,9 @@ export class SimulatorMemberPort implements MemberPort {
     return setPowerState(this.cfg, state, this.timing.resetMs, `member ${this.id} transition to ${state}`, this.caps);
   }
 
-  /** Returns as soon as the member has nothing pending (this simulator knows), or after `ms`. */
+  /** Returns as soon as the member has nothing pending (this simulator knows), or after `ms` (work due at once is always waited for). */
   async settle(ms = this.timing.completionMs): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([this.m.work.whenIdle(), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
-    clearTimeout(timer);
+    await this.m.work.settle(ms);
     const fault = this.m.work.takeFault();
     if (fault) throw fault;
   }

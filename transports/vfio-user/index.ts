@@ -1,6 +1,10 @@
 import { ConfigError } from '../../protocol/errors.ts';
 import { defineTransport } from '../registration.ts';
 
+function notAvailable(): never {
+  throw new ConfigError('transport.kind: "vfio-user" is not available in this version of vmcts; use "simulator"');
+}
+
 /** A software device model behind a vfio-user socket. */
 export interface VfioUserTransportConfig {
   kind: 'vfio-user';
@@ -23,7 +27,6 @@ export const VFIO_USER = defineTransport<VfioUserTransportConfig>({
       members: { type: 'object', additionalProperties: { type: 'string', minLength: 1 } },
     },
   },
-  async open() {
-    throw new ConfigError('transport.kind: "vfio-user" is not available in this version of vmcts; use "simulator"');
-  },
+  validate: async () => notAvailable(),
+  open: async () => notAvailable(),
 });

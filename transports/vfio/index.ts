@@ -1,6 +1,10 @@
 import { ConfigError } from '../../protocol/errors.ts';
 import { defineTransport } from '../registration.ts';
 
+function notAvailable(): never {
+  throw new ConfigError('transport.kind: "vfio" is not available in this version of vmcts; use "simulator"');
+}
+
 const BDF = '^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\\.[0-7]$';
 
 /** Linux VFIO on a bare-metal host: the owner PF and its VFs, named by PCI address. */
@@ -28,7 +32,6 @@ export const VFIO = defineTransport<VfioTransportConfig>({
       allowUnbind: { type: 'boolean' },
     },
   },
-  async open() {
-    throw new ConfigError('transport.kind: "vfio" is not available in this version of vmcts; use "simulator"');
-  },
+  validate: async () => notAvailable(),
+  open: async () => notAvailable(),
 });
