@@ -8,47 +8,31 @@
  */
 import { describe, expect, it } from 'vitest';
 import { executeConformanceTest } from '../../harness/ctest.ts';
-import type { RunPlan } from '../../harness/run/run-plan.ts';
-import { Session } from '../../harness/session/session.ts';
+import { openFuzzSession } from '../../harness/oracle/session-env.ts';
 import { collectSuiteDefs, type RegisteredTest } from '../../harness/test-registry.ts';
-import { toolInfo } from '../../harness/tool-info.ts';
-import { loadProfile } from '../../spec/profiles.ts';
-import { wireOptions } from '../../protocol/wire-options.ts';
+import { SEED_V2_WIRE } from '../../protocol/wire-options.ts';
 import type { MemberTimings, VirtioMember } from '../../device/member/virtio-member.ts';
 import { eachMember, patch } from '../../device/mutants/mutant.ts';
 import { ReferenceDevice } from '../../device/reference-device.ts';
 import { findMutant } from '../../device/mutants/index.ts';
 import { SimulatorTransport } from '../../transports/simulator/simulator-transport.ts';
 
-const profile = loadProfile('seed-v2');
-const plan: RunPlan = {
-  tool: toolInfo(),
-  config: { transport: { kind: 'simulator' } },
-  profile: { id: profile.id, settings: profile.settings },
-  requirements: [],
-  tests: [],
-  seed: 1,
-  timeouts: { commandMs: 2000, testMs: 10_000, runMs: 600_000 },
-  outDir: '/dev/null',
-  replayBase: 'vmcts run --seed 1',
-};
-
 const DURING = /^member\.(mode-set|ctx-read|ctx-write)-during-(flr|pm-transition|reset)$/;
 
 /** Verdicts of the long-operation tests against a reference device with these timings and changes. */
 async function verdicts(tests: RegisteredTest[], o: { timings?: Partial<MemberTimings>; change?: (d: ReferenceDevice) => void } = {}): Promise<Record<string, string>> {
   const sim = new SimulatorTransport({
-    device: { wire: wireOptions(profile.settings), ...(o.timings ? { timings: { flrMs: 0, resetMs: 0, pmMs: 0, requestMs: 0, ...o.timings } } : {}) },
+    device: { wire: SEED_V2_WIRE, ...(o.timings ? { timings: { flrMs: 0, resetMs: 0, pmMs: 0, requestMs: 0, ...o.timings } } : {}) },
     createDevice: (opts, wiring) => {
       const d = new ReferenceDevice(opts, wiring);
       o.change?.(d);
       return d;
     },
   });
-  const session = await Session.open(plan, sim);
+  const session = await openFuzzSession({ transport: sim });
   const out: Record<string, string> = {};
   try {
-    for (const t of tests) out[t.def.id] = (await executeConformanceTest(t.def, t.body, plan, async () => session)).verdict;
+    for (const t of tests) out[t.def.id] = (await executeConformanceTest(t.def, t.body, session.plan, async () => session)).verdict;
   } finally {
     await session.close();
   }
