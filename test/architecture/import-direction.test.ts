@@ -1,18 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { directionViolations, importsOf, stripComments } from './import-direction.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-/** Every TypeScript file git knows of (tracked or new), repository-relative. */
-function sourceFiles(): { path: string; source: string }[] {
-  const listed = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.ts', '*.mts'], { cwd: ROOT, encoding: 'utf8' });
-  return listed
-    .split('\n')
-    .filter(Boolean)
-    .map((p) => ({ path: p, source: readFileSync(path.join(ROOT, p), 'utf8') }));
+/** Every TypeScript file of the project (node_modules and dot folders left out), repository-relative. */
+function sourceFiles(dir = ROOT): { path: string; source: string }[] {
+  const out: { path: string; source: string }[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === 'node_modules' || e.name.startsWith('.')) continue;
+    const abs = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...sourceFiles(abs));
+    else if (/\.m?ts$/.test(e.name)) out.push({ path: path.relative(ROOT, abs).split(path.sep).join('/'), source: readFileSync(abs, 'utf8') });
+  }
+  return out;
 }
 
 describe('import direction: suites -> harness -> transports -> device; reports -> protocol, spec', () => {
