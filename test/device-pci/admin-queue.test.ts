@@ -5,16 +5,13 @@ import { DeviceStatus } from '../../protocol/pci-common-cfg.ts';
 import { VIRTQ_AVAIL_F_NO_INTERRUPT, AvailOff, VirtqDescFlags } from '../../protocol/split-ring.ts';
 import { GroupType, Qualifier, Status } from '../../protocol/status.ts';
 import { SEED_V2_WIRE } from '../../protocol/wire-options.ts';
-import { adminRig, type AdminRig, type Placed, type TinyQueue } from './kit.ts';
+import { adminRig, closeOpened, type Placed, type TinyQueue, LIST_QUERY } from './kit.ts';
+
+afterEach(closeOpened);
 
 const OP = SEED_V2_WIRE.opcodes;
 /** LIST_USE data: the base pair and the two mode commands. */
 const IN_USE = encodeOpcodeBitmap(new Set([OP.LIST_QUERY, OP.LIST_USE, OP.DEV_MODE_GET, OP.DEV_MODE_SET]));
-let rig: AdminRig | undefined;
-afterEach(async () => {
-  await rig?.b.close();
-  rig = undefined;
-});
 
 function cmd(opcode: number, memberId = 0n, data: Uint8Array = new Uint8Array(0), pad = true): Uint8Array {
   return encodeAdminCmd({ opcode, groupType: GroupType.SRIOV, memberId, data }, pad);
@@ -44,7 +41,7 @@ function split(b: Uint8Array, ...cuts: number[]): Uint8Array[] {
 
 describe('admin-queue engine (hand-written driver sequence)', () => {
   it('completes a LIST_QUERY chain split over several descriptors, with the right used length', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { pf, aq } = rig;
     const hdr = cmd(OP.LIST_QUERY);
     const parts = [...split(hdr, 3, 16).map((data) => ({ data })), { writable: 2 }, { writable: 6 }, { writable: 5 }, { writable: 11 }];
@@ -60,7 +57,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('takes padded and unpadded command data alike (DEV_MODE_SET with 1 and 8 data bytes)', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { pf, aq } = rig;
     const all = IN_USE;
     aq.place([{ data: cmd(OP.LIST_USE, 0n, all) }, { writable: 8 }]);
@@ -80,7 +77,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('truncates the result to a writable part that is too small, and says so in the used length', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { pf, aq } = rig;
     const p = aq.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 4 }]);
     await pf.notify(aq);
@@ -92,7 +89,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('processes queued commands in queue order and completes each once, in order (VD7)', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { pf, aq } = rig;
     const all = IN_USE;
     const placed = [
@@ -113,7 +110,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('sends the queue vector as an MSI-X event on completion, and none with VIRTQ_AVAIL_F_NO_INTERRUPT', async () => {
-    rig = await adminRig({ msix: true });
+    const rig = await adminRig({ msix: true });
     const { b, pf, aq } = rig;
     b.pfIrq.take();
     aq.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }]);
@@ -128,7 +125,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('without MSI-X sets ISR bit 0 and asserts INTx; reading the ISR clears it', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { b, pf, aq } = rig;
     b.pfIrq.take();
     aq.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }]);
@@ -141,7 +138,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('logs every device access to the rings and buffers, in one order with the interrupt', async () => {
-    rig = await adminRig({ msix: true });
+    const rig = await adminRig({ msix: true });
     const { b, pf, aq } = rig;
     b.pfDma.takeAccessLog();
     b.pfIrq.take();
@@ -176,7 +173,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
       q.publish(p.head);
     }],
   ])('%s: DEVICE_NEEDS_RESET with a configuration change notification, nothing completed; a reset recovers', async (_what, build) => {
-    rig = await adminRig({ msix: true });
+    const rig = await adminRig({ msix: true });
     const { b, pf, aq } = rig;
     b.pfIrq.take();
     build(aq);
@@ -194,7 +191,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('a device reset drops a command still executing: no used element, no DMA after the reset reads 0', async () => {
-    rig = await adminRig({ mutant: 'hang-on-mode-set' });
+    const rig = await adminRig({ mutant: 'hang-on-mode-set' });
     const { b, pf, aq } = rig;
     const all = IN_USE;
     aq.place([{ data: cmd(OP.LIST_USE, 0n, all) }, { writable: 8 }]);

@@ -1,22 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { decodeAdminCmdResult, encodeAdminCmd } from '../../protocol/admin-frame.ts';
+import { decodeAdminCmdResult } from '../../protocol/admin-frame.ts';
 import { DeviceStatus, Feature } from '../../protocol/pci-common-cfg.ts';
 import { PCI_COMMAND_MASTER, PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PciCapId, PciCfg, SRIOV_CTRL_MSE, SriovReg } from '../../protocol/pci.ts';
 import { findCapability } from '../../protocol/pci-capabilities.ts';
-import { GroupType, Qualifier, Status } from '../../protocol/status.ts';
+import { Qualifier, Status } from '../../protocol/status.ts';
 import { BLK_ID_BYTES, BlkReq } from '../../protocol/virtio-blk.ts';
-import { SEED_V2_WIRE } from '../../protocol/wire-options.ts';
 import { PF_SRIOV_CAP } from '../../device/owner/pf-function.ts';
 import type { VfBinding } from '../../protocol/host-binding.ts';
-import { adminRig, type AdminRig, layoutOf, TinyDevice, type TinyQueue } from './kit.ts';
+import { type AdminRig, adminRig, closeOpened, layoutOf, TinyDevice, type TinyQueue, LIST_QUERY } from './kit.ts';
 
-let rig: AdminRig | undefined;
-afterEach(async () => {
-  await rig?.b.close();
-  rig = undefined;
-});
-
-const LIST_QUERY = encodeAdminCmd({ opcode: SEED_V2_WIRE.opcodes.LIST_QUERY, groupType: GroupType.SRIOV, memberId: 0n, data: new Uint8Array(0) });
+afterEach(closeOpened);
 
 async function listQuery(r: AdminRig) {
   const n = r.aq.usedIdx();
@@ -45,7 +38,7 @@ function getIdRequest(q: TinyQueue) {
 
 describe('VF model', () => {
   it('serves a block request through BAR0 on its own, with the completion as an MSI-X event', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const vf = await rig.b.vf(1);
     const { dev, q } = await blockVf(vf);
     vf.irq.take();
@@ -60,7 +53,7 @@ describe('VF model', () => {
   });
 
   it('BAR0 reads all ones and drops writes while VF Memory Space Enable is clear', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const vf = await rig.b.vf(1);
     const ctrl = PF_SRIOV_CAP + SriovReg.CTRL;
     expect(await vf.fn.barRead(0, 20, 1)).toBe(0);
@@ -72,7 +65,7 @@ describe('VF model', () => {
   });
 
   it('fn.reset() is the host reset: virtio state back to reset, Bus Master and MSI-X restored', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const vf = await rig.b.vf(2);
     const { dev } = await blockVf(vf);
     expect(await dev.cfgRead('DEVICE_STATUS')).toBeGreaterThan(0);
@@ -85,7 +78,7 @@ describe('VF model', () => {
 
 describe('SR-IOV control and VF lifetimes', () => {
   it('reports the state, and setNumVfs(0) ends the group: the VFs read all ones and vf() refuses them', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { b } = rig;
     expect(await b.sriov.state()).toEqual({ totalVfs: 2, numVfs: 2, vfEnable: true });
     const old = await b.vf(1);
@@ -98,7 +91,7 @@ describe('SR-IOV control and VF lifetimes', () => {
   });
 
   it('setNumVfs(n) brings new VF instances, as many as asked; EBUSY and range errors as sysfs gives them', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { b } = rig;
     const old = await b.vf(1);
     await b.sriov.setNumVfs(0);
@@ -117,7 +110,7 @@ describe('SR-IOV control and VF lifetimes', () => {
   });
 
   it('PF fn.reset() restores VF Enable (new VFs) and the bus setup; the virtio state is at reset', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { b, pf } = rig;
     const old = await b.vf(2);
     await b.pf.reset();
@@ -128,7 +121,7 @@ describe('SR-IOV control and VF lifetimes', () => {
   });
 
   it('an FLR written through PCIe Device Control: config reads all ones while it runs, then VF Enable is clear', async () => {
-    rig = await adminRig({ device: { timings: { flrMs: 20, resetMs: 1, pmMs: 2 } } });
+    const rig = await adminRig({ device: { timings: { flrMs: 20, resetMs: 1, pmMs: 2 } } });
     const { b } = rig;
     const exp = (await findCapability((o, w) => b.pf.configRead(o, w), PciCapId.EXP))!;
     await b.pf.configWrite(exp + PCI_EXP_DEVCTL, 2, PCI_EXP_DEVCTL_BCR_FLR);

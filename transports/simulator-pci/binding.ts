@@ -7,11 +7,14 @@ import { PF_SRIOV_CAP } from '../../device/owner/pf-function.ts';
 import { MemberWork } from '../../device/pci/member-work.ts';
 import { findPciMutant, PCI_MUTANTS } from '../../device/pci/mutants.ts';
 import { PfPciModel } from '../../device/pci/pf-model.ts';
+import type { MsixTable } from '../../device/pci/msix.ts';
+import type { PciModelFunction } from '../../device/pci/pci-model.ts';
 import { DeviceScheduler } from '../../device/pci/scheduler.ts';
 import { VfPciModel } from '../../device/pci/vf-model.ts';
 import { ReferenceDevice, type ReferenceDeviceWiring } from '../../device/reference-device.ts';
 import { LoggedDmaSpace } from './dma-space.ts';
 import { resetWithRestore } from './host-reset.ts';
+import { HostManagedMsix, type MsixTableOwner } from './host-msix.ts';
 import { EventIrqSource } from './irq-source.ts';
 import { PostedPciFunction } from './pci-function.ts';
 import { HostSriovControl } from './sriov-control.ts';
@@ -32,6 +35,8 @@ export interface SimulatorPciOptions {
   latencyMs?: number;
   /** How a VF's Vendor ID and Device ID read: as Linux and VFIO present them (default) or raw (0xFFFF). */
   vfIds?: VfIdView;
+  /** Who programs and unmasks MSI-X table entries when the driver sets MSI-X Enable: the host (default, as VFIO) or the driver. */
+  msixTable?: MsixTableOwner;
   /** Builds the reference device (a registry passes its own to apply variants); default: the mutant named, if any. */
   createDevice?: (opts: Partial<ReferenceDeviceOptions>, wiring: ReferenceDeviceWiring) => ReferenceDevice;
 }
@@ -74,6 +79,7 @@ export class SimulatorPciBinding implements HostBinding {
   /** Every VF binding handed out, current or not (closed with the binding). */
   private readonly handedOut: VfBinding[] = [];
   private readonly vfIds: VfIdView;
+  private readonly msixTable: MsixTableOwner;
   /** Counts VF Enable clears: a VF binding of an older generation is a function that no longer exists. */
   private vfGeneration = 0;
   private closed = false;
@@ -83,6 +89,7 @@ export class SimulatorPciBinding implements HostBinding {
     if (o.pciMutant !== undefined && !pciMutant) throw new Error(`simulator-pci: pciMutant "${o.pciMutant}" is not known; known: ${PCI_MUTANTS.map((m) => m.name).join(', ')}`);
     const latencyMs = o.latencyMs ?? DEFAULT_LATENCY_MS;
     this.vfIds = o.vfIds ?? 'from-pf';
+    this.msixTable = o.msixTable ?? 'host';
     this.scheduler = new DeviceScheduler(latencyMs, (e) => this.faults.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e)));
     const clock = { next: () => this.device.clock.next() };
     const opts = deviceOptions({
@@ -121,7 +128,8 @@ export class SimulatorPciBinding implements HostBinding {
       this.vfModels.set(id, new VfPciModel({ member, pf: this.pfModel, scheduler: this.scheduler, work, interrupt: (v) => this.vfIrq.get(id)?.push(v) }));
     }
     pciMutant?.apply(this.pfModel);
-    this.pf = new PostedPciFunction('simulator-pci/pf', this.pfModel, { reset: () => resetWithRestore(this.pfModel) });
+    const pfFn = this.hostView(this.pfModel, this.pfModel.msix, () => this.pfModel.config.msixEnabled);
+    this.pf = new PostedPciFunction('simulator-pci/pf', pfFn, { reset: () => resetWithRestore(pfFn) });
     this.sriov = new HostSriovControl(this.pf, () => this.membersIdle());
     const t = opts.timings;
     this.timing = {
@@ -143,6 +151,11 @@ export class SimulatorPciBinding implements HostBinding {
     for (const m of this.vfModels.values()) m.released();
   }
 
+  /** The function as the host presents it: with its MSI-X vectors set up by the host unless the driver owns the table. */
+  private hostView(fn: PciModelFunction, table: MsixTable, enabled: () => boolean): PciModelFunction {
+    return this.msixTable === 'host' ? new HostManagedMsix(fn, table, enabled) : fn;
+  }
+
   private async membersIdle(): Promise<void> {
     await Promise.all([...this.device.members.values()].map((m) => m.idle()));
   }
@@ -162,7 +175,7 @@ export class SimulatorPciBinding implements HostBinding {
     const cached = this.vfBindings.get(memberId);
     if (cached) return cached;
     const gen = this.vfGeneration;
-    const view = new VfHostView(model, this.vfIds, () => this.vfIdsFromPf());
+    const view = this.hostView(new VfHostView(model, this.vfIds, () => this.vfIdsFromPf()), model.msix, () => model.member.config.msixEnabled);
     const irq = new EventIrqSource({ next: () => this.device.clock.next() });
     this.vfIrq.set(memberId, irq);
     const fn = new PostedPciFunction(`simulator-pci/vf${memberId}`, view, {

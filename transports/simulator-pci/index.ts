@@ -12,7 +12,9 @@
  *
  * Options (SimulatorPciOptions): members, commandSets, device (wire opcodes, seed, timings), mutant (a
  * device/mutants name), pciMutant (a device/pci/mutants.ts name: PCI_MUTANTS), latencyMs (default 1;
- * 0 = next turn of the event loop), vfIds ('from-pf' as VFIO shows a VF, or 'raw' 0xFFFF).
+ * 0 = next turn of the event loop), vfIds ('from-pf' as VFIO shows a VF, or 'raw' 0xFFFF), msixTable
+ * ('host' as VFIO: the host programs and unmasks every entry when the driver sets MSI-X Enable; or
+ * 'driver': bare metal, entries stay masked until the driver unmasks them).
  *
  * What the driver must do, as on bare metal (nothing is set up for it):
  * - PF: set Memory Space and Bus Master in Command (BARs read all ones and the device does no DMA
@@ -25,9 +27,10 @@
  * - VFs: no Command Memory bit (VF Memory Space Enable is in the PF's SR-IOV Control, set by sriov);
  *   set Bus Master. BAR0 (64-bit, 512 KiB) as the member layout (device/member/layout.ts) with the
  *   MSI-X table at 0x4000 and PBA at 0x5000; numQueues + 1 vectors.
- * - MSI-X: set Enable (and clear Function Mask) in Message Control, and unmask the table entries you
- *   use: entries come out of reset masked, and a message for a masked vector only sets its PBA bit and
- *   arrives as an event when unmasked. Events carry the vector index; address/data route nothing here.
+ * - MSI-X: set Enable (and keep Function Mask clear) in Message Control. With msixTable 'host' (default)
+ *   the host then unmasks every entry, as VFIO's SET_IRQS does; with 'driver' unmask the entries you use
+ *   (they come out of reset masked). A message for a masked vector only sets its PBA bit and arrives as
+ *   an event when unmasked. Events carry the vector index; address/data route nothing here.
  *   Without MSI-X: ISR bit 0/1 and an 'intx' event on assertion (read the ISR to deassert).
  * - Posted writes: barWrite resolves before the write reaches the function; reads and config writes
  *   are ordered after earlier BAR writes; a doorbell's work (the ring walk) runs after latencyMs on the
