@@ -1,4 +1,6 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_CHAIN_BYTES } from '../../device/pci/admin-queue-engine.ts';
 import { decodeAdminCmdResult, encodeAdminCmd } from '../../protocol/admin-frame.ts';
 import { decodeOpcodeBitmap, DeviceMode, encodeOpcodeBitmap } from '../../protocol/commands.ts';
 import { DeviceStatus } from '../../protocol/pci-common-cfg.ts';
@@ -206,5 +208,45 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(b.pfDma.takeAccessLog()).toEqual([]);
     expect(aq.usedIdx()).toBe(1);
+  });
+});
+
+describe('admin-queue engine against garbage rings', () => {
+  it('any descriptor table and available ring: the device completes every chain or sets DEVICE_NEEDS_RESET, and never faults', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            buf: fc.nat(3),
+            len: fc.oneof(fc.nat(64), fc.constantFrom(0xffffffff, MAX_CHAIN_BYTES + 1)),
+            flags: fc.nat(7),
+            next: fc.nat(20),
+          }),
+          { minLength: 16, maxLength: 16 },
+        ),
+        fc.array(fc.nat(20), { minLength: 1, maxLength: 4 }),
+        async (descs, heads) => {
+          const rig = await adminRig({ queueSize: 16 });
+          const { b, pf, aq } = rig;
+          const bufs = [0, 1, 2, 3].map(() => aq.dma.alloc(64, 8));
+          aq.dma.write(bufs[0], cmd(OP.LIST_QUERY));
+          descs.forEach((d, i) => aq.writeDesc(i, { addr: bufs[d.buf], len: d.len, flags: d.flags, next: d.next }));
+          for (const h of heads) aq.publish(h);
+          await pf.notify(aq);
+          const end = Date.now() + 500;
+          let status = 0;
+          while (Date.now() < end) {
+            status = await pf.cfgRead('DEVICE_STATUS');
+            if (status & DeviceStatus.DEVICE_NEEDS_RESET || aq.usedIdx() === heads.length) break;
+            await new Promise((r) => setTimeout(r, 2));
+          }
+          expect(b.faults).toEqual([]);
+          expect(status & DeviceStatus.DEVICE_NEEDS_RESET || aq.usedIdx() === heads.length).toBeTruthy();
+          for (let i = 0; i < aq.usedIdx(); i++) expect(aq.usedElem(i).len).toBeLessThanOrEqual(MAX_CHAIN_BYTES);
+          await closeOpened();
+        },
+      ),
+      { numRuns: 60, seed: 5 },
+    );
   });
 });
