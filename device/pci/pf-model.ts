@@ -139,15 +139,11 @@ export class PfPciModel implements PciModelFunction {
     });
   }
 
-  get device(): ReferenceDevice {
-    return this.init.device;
-  }
-
   bars(): PciBarInfo[] {
     return this.config.bars.info();
   }
 
-  /** Whether VF `memberId` exists (VF Enable set, within NumVFs) and may be reached (VF Memory Space Enable). */
+  /** Whether VF `memberId` exists: VF Enable set and the VF within NumVFs. */
   vfPresent(memberId: number): boolean {
     return this.init.device.pf.vfEnabled && memberId >= 1 && memberId <= this.init.device.pf.numVfs;
   }

@@ -158,23 +158,24 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
 
   it.each([
     ['a chain that loops', (q: TinyQueue) => {
-      const p = q.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }], { publish: false });
-      const d = q.dma.read(q.desc + BigInt(16 * (p.head + 1)), 16);
+      // Two writable descriptors pointing at each other: the order rule holds, only the loop is wrong.
+      const p = q.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 8 }, { writable: 8 }], { publish: false });
+      const d = q.dma.read(q.desc + BigInt(16 * (p.head + 2)), 16);
       const addr = new DataView(d.buffer).getBigUint64(0, true);
-      q.writeDesc(p.head + 1, { addr, len: 16, flags: VirtqDescFlags.WRITE | VirtqDescFlags.NEXT, next: p.head });
+      q.writeDesc(p.head + 2, { addr, len: 8, flags: VirtqDescFlags.WRITE | VirtqDescFlags.NEXT, next: p.head + 1 });
       q.publish(p.head);
-    }],
+    }, /loops/],
     ['a readable descriptor after a writable one', (q: TinyQueue) => {
       q.place([{ writable: 16 }, { data: cmd(OP.LIST_QUERY) }]);
-    }],
+    }, /device-readable descriptor after a device-writable one/],
     ['a next index past the queue', (q: TinyQueue) => {
       const p = q.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }], { publish: false });
       const d = q.dma.read(q.desc + BigInt(16 * p.head), 16);
       const addr = new DataView(d.buffer).getBigUint64(0, true);
       q.writeDesc(p.head, { addr, len: 24, flags: VirtqDescFlags.NEXT, next: q.size + 3 });
       q.publish(p.head);
-    }],
-  ])('%s: DEVICE_NEEDS_RESET with a configuration change notification, nothing completed; a reset recovers', async (_what, build) => {
+    }, /descriptor index 19 outside a queue of 16/],
+  ])('%s: DEVICE_NEEDS_RESET with a configuration change notification, nothing completed; a reset recovers', async (_what, build, why) => {
     const rig = await adminRig({ msix: true });
     const { b, pf, aq } = rig;
     b.pfIrq.take();
@@ -183,6 +184,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
     expect(await b.pfIrq.wait(2000)).toBe(true);
     expect(b.pfIrq.take().map((e) => e.vector)).toEqual([0]); // the config vector
     expect((await pf.cfgRead('DEVICE_STATUS')) & DeviceStatus.DEVICE_NEEDS_RESET).toBe(DeviceStatus.DEVICE_NEEDS_RESET);
+    expect(b.pfModel.lastError).toMatch(why);
     expect(aq.usedIdx()).toBe(0);
     // Further commands are not processed until the driver resets the device.
     aq.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }]);
