@@ -44,6 +44,13 @@ describe('PF configuration space', () => {
     expect(await b.pf.configRead(sriov + SriovReg.VF_DID, 2)).toBe(modernDeviceId(2));
   });
 
+  it('device changes given by the caller shape the device before it is built and patch it after', async () => {
+    let patched: unknown;
+    const b = await open({ changes: [{ options: (o) => ({ ...o, members: [{ type: 'entropy' }] }), apply: (d) => (patched = d) }] });
+    expect(patched).toBe(b.device);
+    expect(await b.pf.configRead(PciCfg.DEVICE_ID, 2)).toBe(modernDeviceId(4));
+  });
+
   it('an entropy owner has no device-config capability', async () => {
     const b = await open({ members: [{ type: 'entropy' }] });
     const { types } = await virtioCaps(b.pf);

@@ -5,6 +5,7 @@ import { PCI_COMMAND_MASTER, PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PciCapId, P
 import { findCapability } from '../../protocol/pci-capabilities.ts';
 import { Qualifier, Status } from '../../protocol/status.ts';
 import { BLK_ID_BYTES, BlkReq } from '../../protocol/virtio-blk.ts';
+import { DEFAULT_DEVICE_OPTIONS } from '../../device/options.ts';
 import { PF_SRIOV_CAP } from '../../device/owner/pf-function.ts';
 import type { VfBinding } from '../../protocol/host-binding.ts';
 import { type AdminRig, adminRig, closeOpened, layoutOf, TinyDevice, type TinyQueue, LIST_QUERY } from './kit.ts';
@@ -121,7 +122,7 @@ describe('SR-IOV control and VF lifetimes', () => {
   });
 
   it('an FLR written through PCIe Device Control: config reads all ones while it runs, then VF Enable is clear', async () => {
-    const rig = await adminRig({ device: { timings: { flrMs: 20, resetMs: 1, pmMs: 2 } } });
+    const rig = await adminRig({ device: { timings: { ...DEFAULT_DEVICE_OPTIONS.timings, flrMs: 20 } } });
     const { b } = rig;
     const exp = (await findCapability((o, w) => b.pf.configRead(o, w), PciCapId.EXP))!;
     await b.pf.configWrite(exp + PCI_EXP_DEVCTL, 2, PCI_EXP_DEVCTL_BCR_FLR);

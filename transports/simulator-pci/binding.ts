@@ -11,7 +11,7 @@ import type { MsixTable } from '../../device/pci/msix.ts';
 import type { PciModelFunction } from '../../device/pci/pci-model.ts';
 import { DeviceScheduler } from '../../device/pci/scheduler.ts';
 import { VfPciModel } from '../../device/pci/vf-model.ts';
-import { ReferenceDevice, type ReferenceDeviceWiring } from '../../device/reference-device.ts';
+import { ReferenceDevice } from '../../device/reference-device.ts';
 import { LoggedDmaSpace } from './dma-space.ts';
 import { resetWithRestore } from './host-reset.ts';
 import { HostManagedMsix, type MsixTableOwner } from './host-msix.ts';
@@ -37,23 +37,31 @@ export interface SimulatorPciOptions {
   vfIds?: VfIdView;
   /** Who programs and unmasks MSI-X table entries when the driver sets MSI-X Enable: the host (default, as VFIO) or the driver. */
   msixTable?: MsixTableOwner;
-  /** Builds the reference device (a registry passes its own to apply variants); default: the mutant named, if any. */
-  createDevice?: (opts: Partial<ReferenceDeviceOptions>, wiring: ReferenceDeviceWiring) => ReferenceDevice;
+  /**
+   * Named changes to the reference device already resolved by the caller (the simulator registration's
+   * DeviceChange: seeded bugs, legal variants), applied after `mutant`: options before it is built, then
+   * the built device.
+   */
+  changes?: DeviceChangeLike[];
+}
+
+/** A change to the reference device: its options before it is built, or the built device. */
+export interface DeviceChangeLike {
+  options?(o: Partial<ReferenceDeviceOptions>): Partial<ReferenceDeviceOptions>;
+  apply?(device: ReferenceDevice): void;
 }
 
 export const DEFAULT_LATENCY_MS = 1;
 
-/** The device factory the options name: the reference device, with a seeded bug if `mutant` names one. */
-function deviceFactory(o: SimulatorPciOptions): NonNullable<SimulatorPciOptions['createDevice']> {
-  if (o.createDevice) return o.createDevice;
-  if (!o.mutant) return (opts, wiring) => new ReferenceDevice(opts, wiring);
-  const m = findMutant(o.mutant);
-  if (!m) throw new Error(`simulator-pci: mutant "${o.mutant}" is not a known seeded-bug device (see \`vmcts mutants\`)`);
-  return (opts, wiring) => {
-    const d = new ReferenceDevice(opts, wiring);
-    m.apply(d);
-    return d;
-  };
+/** The changes the options ask for: the mutant named (resolved as the simulator resolves it), then the given ones. */
+function deviceChanges(o: SimulatorPciOptions): DeviceChangeLike[] {
+  const out: DeviceChangeLike[] = [];
+  if (o.mutant !== undefined) {
+    const m = findMutant(o.mutant);
+    if (!m) throw new Error(`simulator-pci: mutant "${o.mutant}" is not a known seeded-bug device (see \`vmcts mutants\`)`);
+    out.push(m);
+  }
+  return [...out, ...(o.changes ?? [])];
 }
 
 /**
@@ -92,14 +100,17 @@ export class SimulatorPciBinding implements HostBinding {
     this.msixTable = o.msixTable ?? 'host';
     this.scheduler = new DeviceScheduler(latencyMs, (e) => this.faults.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e)));
     const clock = { next: () => this.device.clock.next() };
-    const opts = deviceOptions({
+    const changes = deviceChanges(o);
+    let requested: Partial<ReferenceDeviceOptions> = {
       ...o.device,
       ...(o.members ? { members: o.members } : {}),
       commandSets: { ...deviceOptions(o.device).commandSets, ...o.commandSets },
-    });
+    };
+    for (const c of changes) if (c.options) requested = c.options(requested);
+    const opts = deviceOptions(requested);
     this.pfDma = new LoggedDmaSpace(clock);
     this.pfIrq = new EventIrqSource(clock);
-    this.device = deviceFactory(o)(opts, {
+    this.device = new ReferenceDevice(opts, {
       dma: (id) => {
         const space = new LoggedDmaSpace(clock);
         this.vfDma.set(id, space);
@@ -111,6 +122,7 @@ export class SimulatorPciBinding implements HostBinding {
         pme: () => undefined,
       },
     });
+    for (const c of changes) c.apply?.(this.device);
     const work = new MemberWork(this.scheduler);
     this.pfModel = new PfPciModel({
       device: this.device,

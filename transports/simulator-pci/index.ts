@@ -11,7 +11,7 @@
  *   b.timing, b.identity(), b.close()
  *
  * Options (SimulatorPciOptions): members, commandSets, device (wire opcodes, seed, timings), mutant (a
- * device/mutants name), pciMutant (a device/pci/mutants.ts name: PCI_MUTANTS), latencyMs (default 1;
+ * device/mutants name), changes (device changes the caller resolved: variants), pciMutant (a device/pci/mutants.ts name: PCI_MUTANTS), latencyMs (default 1;
  * 0 = next turn of the event loop), vfIds ('from-pf' as VFIO shows a VF, or 'raw' 0xFFFF), msixTable
  * ('host' as VFIO: the host programs and unmasks every entry when the driver sets MSI-X Enable; or
  * 'driver': bare metal, entries stay masked until the driver unmasks them).
@@ -45,6 +45,6 @@
  *   D3hot, during an FLR, or at a width/alignment other than 1, 2, 4 naturally aligned; 0 for
  *   wrong-width common-config accesses and holes inside BAR0.
  */
-export { DEFAULT_LATENCY_MS, openSimulatorPciBinding, SimulatorPciBinding, type SimulatorPciOptions } from './binding.ts';
+export { DEFAULT_LATENCY_MS, type DeviceChangeLike, openSimulatorPciBinding, SimulatorPciBinding, type SimulatorPciOptions } from './binding.ts';
 export { PCI_MUTANTS, findPciMutant, type PciMutant } from '../../device/pci/mutants.ts';
 export type { VfIdView } from './vf-host-view.ts';
