@@ -98,7 +98,7 @@ export class SimulatorPciBinding implements HostBinding {
     const latencyMs = o.latencyMs ?? DEFAULT_LATENCY_MS;
     this.vfIds = o.vfIds ?? 'from-pf';
     this.msixTable = o.msixTable ?? 'host';
-    this.scheduler = new DeviceScheduler(latencyMs, (e) => this.faults.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e)));
+    this.scheduler = new DeviceScheduler(latencyMs, (e) => this.fault(e));
     const clock = { next: () => this.device.clock.next() };
     const changes = deviceChanges(o);
     let requested: Partial<ReferenceDeviceOptions> = {
@@ -141,7 +141,7 @@ export class SimulatorPciBinding implements HostBinding {
     }
     pciMutant?.apply(this.pfModel);
     const pfFn = this.hostView(this.pfModel, this.pfModel.msix, () => this.pfModel.config.msixEnabled);
-    this.pf = new PostedPciFunction('simulator-pci/pf', pfFn, { reset: () => resetWithRestore(pfFn) });
+    this.pf = new PostedPciFunction('simulator-pci/pf', pfFn, { reset: () => resetWithRestore(pfFn), onFault: (e) => this.fault(e) });
     this.sriov = new HostSriovControl(this.pf, () => this.membersIdle());
     const t = opts.timings;
     this.timing = {
@@ -149,6 +149,10 @@ export class SimulatorPciBinding implements HostBinding {
       quietMs: 50 + 4 * latencyMs,
       resetMs: 100 + Math.max(t.flrMs, t.resetMs, t.pmMs) + latencyMs,
     };
+  }
+
+  private fault(e: unknown): void {
+    this.faults.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
   }
 
   /**
@@ -193,6 +197,7 @@ export class SimulatorPciBinding implements HostBinding {
     const fn = new PostedPciFunction(`simulator-pci/vf${memberId}`, view, {
       alive: () => gen === this.vfGeneration && this.pfModel.vfPresent(memberId),
       reset: () => resetWithRestore(view),
+      onFault: (e) => this.fault(e),
     });
     const m = model.member;
     const binding: VfBinding = {
