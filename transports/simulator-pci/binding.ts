@@ -1,4 +1,5 @@
 import type { BindingIdentity, DeviceTiming, HostBinding, VfBinding } from '../../protocol/host-binding.ts';
+import { ConfigError } from '../../protocol/errors.ts';
 import type { SriovControl } from '../../protocol/sriov-control.ts';
 import { PciCfg, SriovReg } from '../../protocol/pci.ts';
 import { TransportClosedError } from '../../protocol/transport-errors.ts';
@@ -60,7 +61,7 @@ function deviceChanges(o: SimulatorPciOptions): DeviceChangeLike[] {
   const out: DeviceChangeLike[] = [];
   if (o.mutant !== undefined) {
     const m = findMutant(o.mutant);
-    if (!m) throw new Error(`simulator-pci: mutant "${o.mutant}" is not a known seeded-bug device (see \`vmcts mutants\`)`);
+    if (!m) throw new ConfigError(`simulator-pci: mutant "${o.mutant}" is not a known seeded-bug device (see \`vmcts mutants\`)`);
     out.push(m);
   }
   return [...out, ...(o.changes ?? [])];
@@ -95,7 +96,7 @@ export class SimulatorPciBinding implements HostBinding {
 
   constructor(o: SimulatorPciOptions = {}) {
     const pciMutant = o.pciMutant === undefined ? undefined : findPciMutant(o.pciMutant);
-    if (o.pciMutant !== undefined && !pciMutant) throw new Error(`simulator-pci: pciMutant "${o.pciMutant}" is not known; known: ${PCI_MUTANTS.map((m) => m.name).join(', ')}`);
+    if (o.pciMutant !== undefined && !pciMutant) throw new ConfigError(`simulator-pci: pciMutant "${o.pciMutant}" is not known; known: ${PCI_MUTANTS.map((m) => m.name).join(', ')}`);
     const latencyMs = o.latencyMs ?? DEFAULT_LATENCY_MS;
     this.vfIds = o.vfIds ?? 'from-pf';
     this.msixTable = o.msixTable ?? 'host';
@@ -242,7 +243,7 @@ export class SimulatorPciBinding implements HostBinding {
   }
 }
 
-/** Opens the in-process binding (see index.ts). Throws on an unknown mutant or pciMutant name. */
+/** Opens the in-process binding (see index.ts). An unknown mutant or pciMutant name is a ConfigError. */
 export async function openSimulatorPciBinding(options: SimulatorPciOptions = {}): Promise<SimulatorPciBinding> {
   return new SimulatorPciBinding(options);
 }
