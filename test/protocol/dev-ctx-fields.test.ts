@@ -134,12 +134,22 @@ describe('VIRTIO_DEV_CTX_DEV_FEATURES (E9)', () => {
     expect(() => decodeDevFeatures(new Uint8Array(12))).toThrow(DecodeError);
   });
 
-  it('decodes a 1 MiB feature value in linear time', () => {
-    const v = new Uint8Array(1 << 20).fill(0xa5);
-    const t = performance.now();
-    const f = decodeDevFeatures(v);
-    expect(performance.now() - t).toBeLessThan(1000);
-    expect(f.toString(16)).toBe('a5'.repeat(1 << 20));
+  it('decodes a 1 MiB feature value in linear time (a ratio measured in this run, not a fixed limit)', () => {
+    // Four times the bytes must cost well under the 16x of a quadratic decoder; medians of 3 absorb a busy machine.
+    const cost = (n: number) => {
+      const v = new Uint8Array(n).fill(0xa5);
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t = performance.now();
+        decodeDevFeatures(v);
+        times.push(performance.now() - t);
+      }
+      return times.sort((a, b) => a - b)[1];
+    };
+    cost(1 << 16); // warm-up
+    const ratio = cost(1 << 20) / Math.max(cost(1 << 18), 0.05);
+    expect(ratio).toBeLessThan(10);
+    expect(decodeDevFeatures(new Uint8Array(1 << 20).fill(0xa5)).toString(16)).toBe('a5'.repeat(1 << 20));
   });
 
   it('round-trips (property)', () => {
