@@ -83,7 +83,7 @@ class DeviceState implements FakeBus {
   constructor(
     readonly fn: FakeFunction,
     readonly ep: FakeEndpoint,
-    private readonly kernel: FakeKernel,
+    private readonly fault: (f: IommuFault) => void,
   ) {
     this.msixCap = kernelFindCapability(ep, PciCapId.MSIX);
     if (this.msixCap !== undefined) {
@@ -97,11 +97,6 @@ class DeviceState implements FakeBus {
 
   get msixCount(): number {
     return this.msixTable ? this.msixTable.size / MSIX_ENTRY_SIZE : 0;
-  }
-
-  private fault(f: IommuFault): void {
-    this.kernel.log(3, dmarFaultLine(f));
-    this.fn.aerNonfatal++;
   }
 
   dmaRead(iova: bigint, len: number): Uint8Array {
@@ -168,7 +163,14 @@ export class FakeVfio {
   }
 
   private newDomain(strict = true): FakeIommuDomain {
-    return new FakeIommuDomain((va, len) => this.k.memoryAt(va, len), () => {}, strict);
+    return new FakeIommuDomain((va, len) => this.k.memoryAt(va, len), (f) => this.fault(f), strict);
+  }
+
+  /** What the hardware reports for a refused DMA: a DMAR record in the kernel log, and AER status of the requester. */
+  fault(f: IommuFault): void {
+    this.k.log(3, dmarFaultLine(f));
+    const fn = this.k.bus.fns.get(f.bdf);
+    if (fn) fn.aerNonfatal++;
   }
 
   private onBind(f: FakeFunction, bound: boolean): void {
@@ -342,7 +344,7 @@ export class FakeVfio {
     let d = this.devices.get(f.bdf);
     if (!d) {
       if (!f.spec.endpoint) throw sysError('open device', 'ENODEV', `${f.bdf} has no device model behind it`);
-      d = new DeviceState(f, f.spec.endpoint, this.k);
+      d = new DeviceState(f, f.spec.endpoint, (x) => this.fault(x));
       this.devices.set(f.bdf, d);
     }
     return d;
@@ -413,8 +415,10 @@ export class FakeVfio {
             return this.setIrqs(d, this.ptr(arg, U.irqSet.header, 'VFIO_DEVICE_SET_IRQS'));
           case U.VfioIoctl.DEVICE_RESET:
             return (async () => {
-              await ep.flr();
               // vfio-pci saves and restores the function's state around the reset (pci_try_reset_function).
+              const saved = ep.configRead(PciCfg.COMMAND, 2);
+              await ep.flr();
+              ep.configWrite(PciCfg.COMMAND, 2, saved);
               d.applyMsix();
               return 0;
             })();
