@@ -5,7 +5,7 @@ import type { MemberPort } from '../protocol/member-port.ts';
 import { Qualifier, qualifierName, Status, statusName } from '../protocol/status.ts';
 import { TransportAbortedError, TransportClosedError, TransportTimeoutError } from '../protocol/transport-errors.ts';
 import type { WireOptions } from '../protocol/wire-options.ts';
-import { Rng } from '../device/random.ts';
+import { Rng } from '../protocol/random.ts';
 import type { DeviceRecord, SessionRecord } from '../reports/results.ts';
 import { type RequirementOutcome, type TestVerdict, worse } from '../reports/verdicts.ts';
 import type { ProfileSettings } from '../spec/profile-settings.ts';

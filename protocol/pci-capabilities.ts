@@ -3,6 +3,11 @@ import { PciCapId, PciCfg, PCI_STATUS_CAP_LIST, VirtioPciCap } from './pci.ts';
 /** Reads configuration space at exact width (a PciFunction, a MemberPort, an owner port). */
 export type ConfigReader = (offset: number, width: 1 | 2 | 4) => Promise<number>;
 
+/** The reader of anything with `pciConfigRead` (MemberPort, OwnerPort). */
+export function configReaderOf(p: { pciConfigRead(offset: number, width: 1 | 2 | 4): Promise<number> }): ConfigReader {
+  return (offset, width) => p.pciConfigRead(offset, width);
+}
+
 /** One capability of the standard list (0x40..0xff) or the PCIe extended list (0x100..). */
 export interface PciCapability {
   at: number;
@@ -20,42 +25,54 @@ export interface CapabilityWalk {
 }
 
 const STD_FIRST = 0x40;
-const STD_END = 0x100;
 const EXT_FIRST = 0x100;
 
 /**
- * Walks the standard capability list from the Capabilities Pointer. Safe against a list that loops or
- * points outside 0x40..0xff (the walk stops and says why); a function without the Capabilities List
- * status bit has no list.
+ * Walks the standard capability list from the Capabilities Pointer. The two low bits of every pointer
+ * are reserved and masked (PCI 3.0 6.7: software must mask them). Safe against a list that loops, that
+ * points below 0x40, or whose entry reads all ones (ID 0xff: nothing answers there): the walk stops
+ * and says why. A function without the Capabilities List status bit has no list.
  */
 export async function walkCapabilities(read: ConfigReader): Promise<CapabilityWalk> {
   const out: CapabilityWalk = { caps: [], problems: [] };
-  if (((await read(PciCfg.STATUS, 2)) & PCI_STATUS_CAP_LIST) === 0) return out;
+  const status = await read(PciCfg.STATUS, 2);
+  if (status === 0xffff) {
+    // What a function that does not answer (in reset, removed) returns for every read.
+    out.problems.push('the Status register reads all ones: the function does not answer configuration reads');
+    return out;
+  }
+  if ((status & PCI_STATUS_CAP_LIST) === 0) return out;
   const seen = new Set<number>();
-  let at = await read(PciCfg.CAPABILITY_LIST, 1);
-  while (at !== 0) {
-    if (at < STD_FIRST || at > STD_END - 2) {
-      out.problems.push(`capability pointer 0x${at.toString(16)} is outside 0x40..0xfe`);
+  let ptr = await read(PciCfg.CAPABILITY_LIST, 1);
+  while (ptr !== 0) {
+    const at = ptr & 0xfc;
+    if (at < STD_FIRST) {
+      out.problems.push(`capability pointer 0x${ptr.toString(16)} is below 0x40 (inside the configuration header)`);
       break;
     }
-    at &= 0xfc; // the two low bits are reserved (PCI 3.0)
     if (seen.has(at)) {
       out.problems.push(`the capability list loops back to 0x${at.toString(16)}`);
       break;
     }
     seen.add(at);
     const id = await read(at, 1);
+    if (id === 0xff) {
+      out.problems.push(`the capability at 0x${at.toString(16)} reads all ones (ID 0xff)`);
+      break;
+    }
     const cap: PciCapability = { at, id };
-    if (id === PciCapId.VENDOR && at + VirtioPciCap.CFG_TYPE < STD_END) cap.cfgType = await read(at + VirtioPciCap.CFG_TYPE, 1);
+    if (id === PciCapId.VENDOR) cap.cfgType = await read(at + VirtioPciCap.CFG_TYPE, 1);
     out.caps.push(cap);
-    at = await read(at + 1, 1);
+    ptr = await read(at + 1, 1);
   }
   return out;
 }
 
 /**
  * Walks the PCIe extended capability list from 0x100. A header of 0 or all ones means no extended
- * capabilities; loops, pointers below 0x100 or past `configSize`, and misaligned pointers stop the walk.
+ * capabilities; loops and pointers below 0x100 or past `configSize` stop the walk. The two low bits of
+ * a Next Capability Offset are reserved: they are masked, as for the standard list (Linux
+ * PCI_EXT_CAP_NEXT does the same), so a device that sets them still has its list read.
  */
 export async function walkExtendedCapabilities(read: ConfigReader, configSize = 4096): Promise<CapabilityWalk> {
   const out: CapabilityWalk = { caps: [], problems: [] };
@@ -63,8 +80,8 @@ export async function walkExtendedCapabilities(read: ConfigReader, configSize = 
   const seen = new Set<number>();
   let at = EXT_FIRST;
   for (;;) {
-    if (at < EXT_FIRST || at + 4 > configSize || at % 4 !== 0) {
-      out.problems.push(`extended capability pointer 0x${at.toString(16)} is outside 0x100..0x${(configSize - 4).toString(16)} or not dword aligned`);
+    if (at < EXT_FIRST || at + 4 > configSize) {
+      out.problems.push(`extended capability pointer 0x${at.toString(16)} is outside 0x100..0x${(configSize - 4).toString(16)}`);
       break;
     }
     if (seen.has(at)) {
@@ -75,7 +92,7 @@ export async function walkExtendedCapabilities(read: ConfigReader, configSize = 
     const hdr = await read(at, 4);
     if (hdr === 0 || hdr === 0xffffffff) break;
     out.caps.push({ at, id: hdr & 0xffff, version: (hdr >>> 16) & 0xf });
-    const next = (hdr >>> 20) & 0xfff;
+    const next = (hdr >>> 20) & 0xffc;
     if (next === 0) break;
     at = next;
   }

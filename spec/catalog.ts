@@ -12,7 +12,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ErrorObject } from 'ajv/dist/2020.js';
-import { HarnessError } from '../harness/errors.ts';
+import { HarnessError } from '../protocol/errors.ts';
 import { isErratumId } from './errata.ts';
 import { formatAjvErrors, schemaValidator } from './json-schema.ts';
 

@@ -14,7 +14,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, HarnessError } from '../harness/errors.ts';
+import { ConfigError, HarnessError } from '../protocol/errors.ts';
 import { isErratumId, SEED_ERRATA_IDS } from './errata.ts';
 import { formatAjvErrors, schemaValidator } from './json-schema.ts';
 import type { ProfileSettingName, ProfileSettings } from './profile-settings.ts';

@@ -1,7 +1,7 @@
 import { Feature, VirtioDeviceType } from '../../protocol/pci-common-cfg.ts';
 import type { RegisterWidth } from '../../protocol/member-port.ts';
 import { modernDeviceId, PCI_VENDOR_ID_REDHAT_QUMRANET } from '../../protocol/pci.ts';
-import { Rng } from '../random.ts';
+import { Rng } from '../../protocol/random.ts';
 import type { DescChain } from '../virtqueue.ts';
 import { type MemberInit, VirtioMember } from './virtio-member.ts';
 import type { PciIdentity } from './pci-config.ts';

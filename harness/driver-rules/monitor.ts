@@ -27,7 +27,8 @@ import {
 import { DecodeError } from '../../protocol/decode-error.ts';
 import type { MemberPort } from '../../protocol/member-port.ts';
 import { type CommandName, commandName, CONTEXT_GROUP, WRITE_RECORD_GROUP } from '../../protocol/opcodes.ts';
-import { PciCapId, PciCfg, SriovReg, VirtioPciCap } from '../../protocol/pci.ts';
+import { PciCapId, SriovReg, VirtioPciCap } from '../../protocol/pci.ts';
+import { configReaderOf, walkCapabilities } from '../../protocol/pci-capabilities.ts';
 import { CommonCfg, DeviceStatus, PciCapType } from '../../protocol/pci-common-cfg.ts';
 import { GroupType, Status } from '../../protocol/status.ts';
 import type { WireOptions } from '../../protocol/wire-options.ts';
@@ -748,24 +749,20 @@ export class DriverRuleMonitor {
   }
 }
 
-/** Walks the member's capability list for the VIRTIO_PCI_CAP_PCI_CFG and DEVICE_CFG capabilities. */
+/** Where the member's first VIRTIO_PCI_CAP_PCI_CFG and DEVICE_CFG capabilities are (the driver uses the first of each type). */
 async function readLayout(p: MemberPort): Promise<MemberLayout> {
   const out: MemberLayout = {};
   if (!p.capabilities.pciConfig) return out;
-  let at = (await p.pciConfigRead(PciCfg.CAPABILITY_LIST, 1)) & 0xfc;
-  for (let hops = 0; at && hops < 48; hops++) {
-    if ((await p.pciConfigRead(at, 1)) === PciCapId.VENDOR) {
-      const type = await p.pciConfigRead(at + VirtioPciCap.CFG_TYPE, 1);
-      if (type === PciCapType.PCI_CFG && !out.pciCfg) out.pciCfg = { at, len: Math.max(await p.pciConfigRead(at + VirtioPciCap.CAP_LEN, 1), VirtioPciCap.EXTRA + 4) };
-      if (type === PciCapType.DEVICE_CFG && !out.deviceCfg) {
-        out.deviceCfg = {
-          bar: await p.pciConfigRead(at + VirtioPciCap.BAR, 1),
-          offset: await p.pciConfigRead(at + VirtioPciCap.OFFSET, 4),
-          length: await p.pciConfigRead(at + VirtioPciCap.LENGTH, 4),
-        };
-      }
-    }
-    at = (await p.pciConfigRead(at + 1, 1)) & 0xfc;
+  const { caps } = await walkCapabilities(configReaderOf(p));
+  const pciCfg = caps.find((c) => c.id === PciCapId.VENDOR && c.cfgType === PciCapType.PCI_CFG);
+  if (pciCfg) out.pciCfg = { at: pciCfg.at, len: Math.max(await p.pciConfigRead(pciCfg.at + VirtioPciCap.CAP_LEN, 1), VirtioPciCap.EXTRA + 4) };
+  const dev = caps.find((c) => c.id === PciCapId.VENDOR && c.cfgType === PciCapType.DEVICE_CFG);
+  if (dev) {
+    out.deviceCfg = {
+      bar: await p.pciConfigRead(dev.at + VirtioPciCap.BAR, 1),
+      offset: await p.pciConfigRead(dev.at + VirtioPciCap.OFFSET, 4),
+      length: await p.pciConfigRead(dev.at + VirtioPciCap.LENGTH, 4),
+    };
   }
   return out;
 }

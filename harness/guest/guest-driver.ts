@@ -2,6 +2,7 @@ import type { GuestMemory } from '../../protocol/guest-memory.ts';
 import type { MemberPort } from '../../protocol/member-port.ts';
 import { CommonCfg, DeviceStatus, Feature, VIRTIO_MSI_NO_VECTOR } from '../../protocol/pci-common-cfg.ts';
 import { PCI_COMMAND_MASTER, PciCapId, PciCfg } from '../../protocol/pci.ts';
+import { configReaderOf, findCapability } from '../../protocol/pci-capabilities.ts';
 import { GuestArena } from './guest-arena.ts';
 import { type Completion, type GuestBuffer, GuestQueue, type PostedRequest } from './guest-queue.ts';
 
@@ -113,7 +114,7 @@ export class GuestDriver {
   }
 
   async enableMsix(): Promise<void> {
-    const at = await findCapability(this.port, PciCapId.MSIX);
+    const at = await findCapability(configReaderOf(this.port), PciCapId.MSIX);
     if (at === undefined) return;
     const ctl = await this.port.pciConfigRead(at + 2, 2);
     await this.port.pciConfigWrite(at + 2, 2, ctl | 0x8000);
@@ -178,17 +179,6 @@ export async function readFeatureBits(port: MemberPort, which: 'device' | 'drive
 async function writeAddr(p: MemberPort, offset: number, v: bigint): Promise<void> {
   await p.commonCfgWrite(offset, 4, Number(v & 0xffffffffn));
   await p.commonCfgWrite(offset + 4, 4, Number(v >> 32n));
-}
-
-/** Walks the PCI capability list for `id`. */
-export async function findCapability(p: MemberPort, id: number, nth = 0): Promise<number | undefined> {
-  let at = (await p.pciConfigRead(PciCfg.CAPABILITY_LIST, 1)) & 0xfc;
-  let seen = 0;
-  for (let hops = 0; at && hops < 48; hops++) {
-    if ((await p.pciConfigRead(at, 1)) === id && seen++ === nth) return at;
-    at = (await p.pciConfigRead(at + 1, 1)) & 0xfc;
-  }
-  return undefined;
 }
 
 /** Copies the guest's memory from one member to another, as a hypervisor does when it migrates a VM. */

@@ -4,10 +4,10 @@
  * shows, in Active, that the stimulus does produce the event, or its silence would prove nothing.
  */
 import { conformanceTest } from '../../harness/ctest.ts';
-import { findCapability } from '../../harness/guest/guest-driver.ts';
 import { DeviceMode, modeName } from '../../protocol/commands.ts';
 import type { MemberEvent } from '../../protocol/member-port.ts';
 import { CommonCfg, VIRTIO_MSI_NO_VECTOR } from '../../protocol/pci-common-cfg.ts';
+import { configReaderOf, findCapability } from '../../protocol/pci-capabilities.ts';
 import { PciCapId, PM_CTRL, PM_CTRL_PME_ENABLE, PM_CTRL_PME_STATUS, PM_CTRL_STATE_MASK, PowerState } from '../../protocol/pci.ts';
 import { describeEvent, listSome, quiet } from './member-helpers.ts';
 
@@ -29,7 +29,7 @@ conformanceTest(
     const wake = () => stimuli.wake();
     const irqObserved = port.capabilities.interruptObservation;
     await t.guest(t.src, { queues: 1 });
-    const pm = await findCapability(port, PciCapId.PM);
+    const pm = await findCapability(configReaderOf(port), PciCapId.PM);
     if (pm === undefined) return t.notApplicable('the member has no PCI power management capability');
     if (!((await port.pciConfigRead(pm + 2, 2)) & PMC_PME_D3HOT)) t.notApplicable('the member does not support PME from D3hot (PMC PME_Support)');
     const pmcsr = pm + PM_CTRL;

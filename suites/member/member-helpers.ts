@@ -11,6 +11,7 @@ import type { DmaAccess } from '../../protocol/guest-memory.ts';
 import type { MemberEvent, MemberPort, RegisterWidth } from '../../protocol/member-port.ts';
 import { CommonCfg, PciCapType, VirtioDeviceType } from '../../protocol/pci-common-cfg.ts';
 import { PCI_COMMAND_MASTER, PCI_EXP_DEVCTL, PciCapId, PciCfg, PM_CTRL, PM_CTRL_PME_ENABLE, PM_CTRL_PME_STATUS, VirtioPciCap } from '../../protocol/pci.ts';
+import { configReaderOf, findCapability, type PciCapability, walkCapabilities } from '../../protocol/pci-capabilities.ts';
 import { availRingSize, descTableSize, usedRingSize } from '../../protocol/split-ring.ts';
 
 /**
@@ -98,29 +99,14 @@ export function modeLabel(m: number): string {
 
 // ---- PCI configuration space -------------------------------------------------------------------------
 
-/** One capability of the standard capability list. */
-export interface PciCap {
-  at: number;
-  id: number;
-  /** cfg_type of a virtio vendor capability (id 0x09). */
-  cfgType?: number;
-}
-
-/** Walks the standard capability list (at most 48 hops, as Linux does). */
-export async function capabilityList(port: MemberPort): Promise<PciCap[]> {
-  const out: PciCap[] = [];
-  let at = (await port.pciConfigRead(PciCfg.CAPABILITY_LIST, 1)) & 0xfc;
-  for (let hops = 0; at && hops < 48; hops++) {
-    const id = await port.pciConfigRead(at, 1);
-    out.push({ at, id, cfgType: id === PciCapId.VENDOR ? await port.pciConfigRead(at + VirtioPciCap.CFG_TYPE, 1) : undefined });
-    at = (await port.pciConfigRead(at + 1, 1)) & 0xfc;
-  }
-  return out;
+/** The standard capability list of the member (the one walker, protocol/pci-capabilities). */
+export async function capabilityList(port: MemberPort): Promise<PciCapability[]> {
+  return (await walkCapabilities(configReaderOf(port))).caps;
 }
 
 /** The first virtio vendor capability of a cfg_type (virtio-pci: the driver uses the first of each type). */
-export async function findVirtioCap(port: MemberPort, cfgType: number): Promise<number | undefined> {
-  return (await capabilityList(port)).find((c) => c.id === PciCapId.VENDOR && c.cfgType === cfgType)?.at;
+export function findVirtioCap(port: MemberPort, cfgType: number): Promise<number | undefined> {
+  return findCapability(configReaderOf(port), PciCapId.VENDOR, cfgType);
 }
 
 /** PCI-architected registers a snapshot covers, by capability id (lengths of the PCI / PCIe specs). */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { findCapability, GuestDriver } from '../../harness/guest/guest-driver.ts';
+import { GuestDriver } from '../../harness/guest/guest-driver.ts';
+import { configReaderOf, findCapability } from '../../protocol/pci-capabilities.ts';
 import { CommonCfg, PciCapType } from '../../protocol/pci-common-cfg.ts';
 import { PciCapId, PciCfg, PM_CTRL, PM_CTRL_PME_ENABLE, VirtioPciCap } from '../../protocol/pci.ts';
 import { BlkConfig, BlkFeature } from '../../protocol/virtio-blk.ts';
@@ -18,14 +19,11 @@ async function initialized(features = WCE): Promise<Rig & { drv: GuestDriver }> 
   return { ...r, drv };
 }
 
-/** The VIRTIO_PCI_CAP_PCI_CFG capability, found by walking the capability list (vendor cap 0x09, cfg_type 5). */
+/** The VIRTIO_PCI_CAP_PCI_CFG capability (vendor cap 0x09, cfg_type 5). */
 async function findPciCfgCap(p: MemberPort): Promise<number> {
-  let at = (await p.pciConfigRead(PciCfg.CAPABILITY_LIST, 1)) & 0xfc;
-  for (let hops = 0; at && hops < 48; hops++) {
-    if ((await p.pciConfigRead(at, 1)) === PciCapId.VENDOR && (await p.pciConfigRead(at + VirtioPciCap.CFG_TYPE, 1)) === PciCapType.PCI_CFG) return at;
-    at = (await p.pciConfigRead(at + 1, 1)) & 0xfc;
-  }
-  throw new Error('no VIRTIO_PCI_CAP_PCI_CFG capability');
+  const at = await findCapability(configReaderOf(p), PciCapId.VENDOR, PciCapType.PCI_CFG);
+  if (at === undefined) throw new Error('no VIRTIO_PCI_CAP_PCI_CFG capability');
+  return at;
 }
 
 /** Access through the PCI_CFG window: program bar/offset/length, then read or write pci_cfg_data. */
@@ -215,7 +213,7 @@ describe('notifications held back outside Active', () => {
 
   async function d3hotWithPme(r: Rig): Promise<void> {
     const p = r.port(1);
-    const pm = (await findCapability(p, PciCapId.PM))!;
+    const pm = (await findCapability(configReaderOf(p), PciCapId.PM))!;
     const cur = await p.pciConfigRead(pm + PM_CTRL, 2);
     await p.pciConfigWrite(pm + PM_CTRL, 2, cur | PM_CTRL_PME_ENABLE);
     await p.setPowerState('D3hot');

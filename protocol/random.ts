@@ -1,4 +1,4 @@
-/** Seeded PRNG (splitmix32): the reference device's only source of randomness, so runs replay exactly. */
+/** Seeded PRNG (splitmix32): the only source of randomness of the reference device and of the tests, so runs replay exactly. */
 export class Rng {
   private s: number;
   constructor(seed: number) {
