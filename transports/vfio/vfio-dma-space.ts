@@ -19,7 +19,8 @@ interface Chunk {
 
 /** A device access the transport found: the address, the length, and how it was seen. */
 export interface ObservedAccess extends DmaAccess {
-  observedBy: 'canary' | 'iommu-fault';
+  /** canary: a change of memory; iommu-fault: a fault the kernel logged; aer: a non-fatal error in the function's AER status (address unknown). */
+  observedBy: 'canary' | 'iommu-fault' | 'aer';
 }
 
 /**
@@ -48,6 +49,8 @@ export class VfioDmaSpace implements DmaSpace {
     readonly label: string,
     /** Where this space's IOVAs begin (spaces of one IOMMU context must not overlap). */
     iovaBase = IOVA_BASE,
+    /** What the host saw of the device's accesses since the last call (faults, AER), pulled by takeAccessLog(). */
+    private readonly observe: () => ObservedAccess[] = () => [],
   ) {
     this.nextIova = iovaBase;
     this.observation = 'iommu-fault';
@@ -189,6 +192,7 @@ export class VfioDmaSpace implements DmaSpace {
   }
 
   takeAccessLog(): DmaAccess[] {
+    this.found.push(...this.observe());
     return this.found.splice(0);
   }
 

@@ -79,6 +79,8 @@ class DeviceState implements FakeBus {
   msixCtrlVirtual = 0;
   msixCap?: number;
   msixTable?: { bar: number; offset: number; size: number };
+  /** VFs do not implement Command.Memory; vfio-pci emulates it (and never gates BAR access on it). */
+  cmdMemoryVirtual = 0;
 
   constructor(
     readonly fn: FakeFunction,
@@ -515,13 +517,18 @@ export class FakeVfio {
         const at = off + o;
         const w: 1 | 2 | 4 = at % 4 === 0 && len - o >= 4 ? 4 : at % 2 === 0 && len - o >= 2 ? 2 : 1;
         const msixCtrl = d.msixCap !== undefined && at === d.msixCap + MsixCap.CTRL && w === 2;
+        const vfCommand = d.fn.physfn !== undefined && at === PciCfg.COMMAND && w >= 2;
         if (write) {
           const val = w === 4 ? v.getUint32(o, true) : w === 2 ? v.getUint16(o, true) : v.getUint8(o);
           if (msixCtrl) d.msixCtrlVirtual = val & (MSIX_CTRL_ENABLE | 0x4000);
-          else ep.configWrite(at, w, val);
+          else {
+            if (vfCommand) d.cmdMemoryVirtual = val & PCI_COMMAND_MEMORY;
+            ep.configWrite(at, w, val);
+          }
         } else {
           let val = ep.configRead(at, w);
           if (msixCtrl) val = (val & ~(MSIX_CTRL_ENABLE | 0x4000)) | d.msixCtrlVirtual;
+          if (vfCommand) val = (val & ~PCI_COMMAND_MEMORY) | d.cmdMemoryVirtual;
           if (w === 4) v.setUint32(o, val >>> 0, true);
           else if (w === 2) v.setUint16(o, val, true);
           else v.setUint8(o, val);
@@ -531,7 +538,7 @@ export class FakeVfio {
       return len;
     }
     if (index > U.VfioPciRegion.BAR5 || size === 0n) throw sysError('region access', 'EINVAL');
-    if (!(ep.configRead(PciCfg.COMMAND, 2) & PCI_COMMAND_MEMORY)) throw sysError(write ? 'pwrite' : 'pread', 'EIO', 'memory decode is disabled');
+    if (d.fn.physfn === undefined && !(ep.configRead(PciCfg.COMMAND, 2) & PCI_COMMAND_MEMORY)) throw sysError(write ? 'pwrite' : 'pread', 'EIO', 'memory decode is disabled');
     if (![1, 2, 4, 8].includes(len) || off % len) throw sysError('BAR access', 'EINVAL', 'only naturally aligned 1, 2, 4 and 8 byte accesses');
     const w = len as 1 | 2 | 4 | 8;
     if (d.inMsixTable(index, off, w)) {
