@@ -7,6 +7,9 @@ export const Bar0 = {
   COMMON: 0x0000,
   ISR: 0x1000,
   DEVICE: 0x2000,
+  /** MSI-X table and PBA (BIR 0), in the free space between device config and notify (used by device/pci). */
+  MSIX_TABLE: 0x4000,
+  MSIX_PBA: 0x5000,
   NOTIFY: 0x10000,
   /** notify_off_multiplier: queue q notifies at NOTIFY + 4 * q. */
   NOTIFY_MULTIPLIER: 4,

@@ -11,6 +11,7 @@ import {
   PM_CTRL_PME_ENABLE,
   PM_CTRL_PME_STATUS,
   PM_CTRL_STATE_MASK,
+  MsixCap,
   VirtioPciCap,
 } from '../../protocol/pci.ts';
 import { PciCapType } from '../../protocol/pci-common-cfg.ts';
@@ -39,7 +40,7 @@ export interface PciIdentity {
  */
 export class VfConfigSpace {
   readonly bytes = new Uint8Array(CONFIG_SPACE_SIZE);
-  private readonly writable = new Uint8Array(CONFIG_SPACE_SIZE);
+  protected readonly writable = new Uint8Array(CONFIG_SPACE_SIZE);
   /** Set while the member ignores writes to the PCI_CFG capability area (Freeze, SD14b). */
   pciCfgWriteLock = false;
 
@@ -70,10 +71,12 @@ export class VfConfigSpace {
     this.w32(CapOffset.EXP + PCI_EXP_DEVCAP, PCI_EXP_DEVCAP_FLR);
     this.writable[CapOffset.EXP + PCI_EXP_DEVCTL + 1] = PCI_EXP_DEVCTL_BCR_FLR >> 8;
 
-    // MSI-X: table size N-1, enable bit RW; the table itself is not modelled (vectors are numbers).
+    // MSI-X: table size N-1, Enable and Function Mask RW; table and PBA in BAR0 (device/pci models them).
     this.cap(CapOffset.MSIX, PciCapId.MSIX, CapOffset.COMMON);
     this.w16(CapOffset.MSIX + 2, Math.min(msixVectors, 2048) - 1);
     this.writable[CapOffset.MSIX + 3] = 0xc0;
+    this.w32(CapOffset.MSIX + MsixCap.TABLE, Bar0.MSIX_TABLE);
+    this.w32(CapOffset.MSIX + MsixCap.PBA, Bar0.MSIX_PBA);
 
     this.virtioCap(CapOffset.COMMON, PciCapType.COMMON_CFG, CapOffset.NOTIFY, 16, Bar0.COMMON, 64);
     this.virtioCap(CapOffset.NOTIFY, PciCapType.NOTIFY_CFG, CapOffset.ISR, 20, Bar0.NOTIFY, Bar0.SIZE - Bar0.NOTIFY);
@@ -87,7 +90,7 @@ export class VfConfigSpace {
     this.writable.fill(0xff, CapOffset.PCI_CFG + VirtioPciCap.OFFSET, CapOffset.PCI_CFG + VirtioPciCap.EXTRA + 4);
   }
 
-  private cap(at: number, id: number, next: number): void {
+  protected cap(at: number, id: number, next: number): void {
     this.bytes[at] = id;
     this.bytes[at + 1] = next;
   }
@@ -101,12 +104,12 @@ export class VfConfigSpace {
     this.w32(at + VirtioPciCap.LENGTH, length);
   }
 
-  private w16(at: number, v: number): void {
+  protected w16(at: number, v: number): void {
     this.bytes[at] = v & 0xff;
     this.bytes[at + 1] = (v >>> 8) & 0xff;
   }
 
-  private w32(at: number, v: number): void {
+  protected w32(at: number, v: number): void {
     new DataView(this.bytes.buffer).setUint32(at, v >>> 0, true);
   }
 
