@@ -103,9 +103,4 @@ export class MsixTable {
     if (width !== 4 || offset % 4 !== 0 || offset < 0 || offset + 4 > this.pending.length) return 0;
     return new DataView(this.pending.buffer).getUint32(offset, true);
   }
-
-  /** Both regions saved as bytes (the host's save/restore around a reset). */
-  snapshot(): Uint8Array {
-    return this.entries.slice();
-  }
 }

@@ -22,6 +22,24 @@ export interface SimulatorTransportConfig {
   mutant?: string;
 }
 
+/**
+ * The reference device behind register-level PCI models (device/pci) in this process, driven by the
+ * userspace virtio-pci driver: admin commands travel on a real admin virtqueue in DMA memory.
+ */
+export interface SimulatorPciTransportConfig {
+  kind: 'simulator-pci';
+  /** The reference device's members (default: two block members). */
+  devices?: SimulatorMemberConfig[];
+  /** Optional command sets the simulated device offers (default: all). */
+  commandSets?: { fieldsQuery?: boolean; writeRecords?: boolean };
+  /** A seeded-bug variant of the reference device (see `vmcts mutants`). */
+  mutant?: string;
+  /** How long the PCI models wait after a doorbell or register write before they act, in ms (default 0). */
+  latencyMs?: number;
+  /** A broken-PCI variant of the models (a looping capability list, a used ring naming ids never sent, ...), to see what the driver makes of it. */
+  pciMutant?: string;
+}
+
 /** Linux VFIO on a bare-metal host: the owner PF and its VFs, named by PCI address. */
 export interface VfioTransportConfig {
   kind: 'vfio';
@@ -42,7 +60,7 @@ export interface VfioUserTransportConfig {
   members?: Record<string, string>;
 }
 
-export type TransportConfig = SimulatorTransportConfig | VfioTransportConfig | VfioUserTransportConfig;
+export type TransportConfig = SimulatorTransportConfig | SimulatorPciTransportConfig | VfioTransportConfig | VfioUserTransportConfig;
 
 /** What a run checks and how. Every key is optional except `transport`. */
 export interface ConformanceConfig {

@@ -1,6 +1,7 @@
 import type { AdminTransport } from '../../protocol/admin-transport.ts';
 import type { WireOptions } from '../../protocol/wire-options.ts';
 import { SimulatorTransport } from '../../transports/simulator/simulator-transport.ts';
+import { openSimulatorPciTransport } from '../../transports/simulator-pci/transport.ts';
 import type { ReferenceDeviceOptions } from '../../device/options.ts';
 import { findMutant } from '../../device/mutants/index.ts';
 import { ReferenceDevice } from '../../device/reference-device.ts';
@@ -37,6 +38,10 @@ export async function openTransport(cfg: TransportConfig, wire: WireOptions, com
       }
       return new SimulatorTransport({ device, createDevice, defaultTimeoutMs: commandMs });
     }
+    // Minimal registration until the transport registry (transports/index.ts, branch core) lands.
+    case 'simulator-pci':
+      if (cfg.mutant && !findMutant(cfg.mutant)) throw new ConfigError(`transport.mutant: "${cfg.mutant}" is not a known mutant (see \`vmcts mutants\`)`);
+      return openSimulatorPciTransport({ ...cfg, wire, seed, commandMs });
     case 'vfio':
       throw new ConfigError(`transport.kind: "vfio" is not available in this version of vmcts; use "simulator"`);
     case 'vfio-user':

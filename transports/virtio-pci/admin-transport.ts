@@ -116,13 +116,9 @@ export class VirtioPciTransport implements AdminTransport {
     const pci = await pciIds(pf);
     const serial = who.serial ?? (await this.dsn());
     const members: MemberIdentity[] = [];
-    const vfDid = await this.vfDeviceId();
     for (const [id, port] of this.ports) {
       if (!port.isBound) continue;
-      const vf = await this.binding.vf(id);
-      const ids = await pciIds(vf.fn);
-      // A VF's own Vendor and Device ID read 0xFFFF; the PF's vendor and VF Device ID stand for them.
-      members.push({ id, virtioType: port.virtioType, pci: { ...ids, vendorId: pci.vendorId, deviceId: vfDid ?? ids.deviceId }, address: vf.fn.address });
+      members.push({ id, virtioType: port.virtioType, address: (await this.binding.vf(id)).fn.address });
     }
     return {
       transport: this.binding.kind,
@@ -168,11 +164,16 @@ export class VirtioPciTransport implements AdminTransport {
   async refreshMembers(): Promise<void> {
     this.sriovNow = await this.binding.sriov.state();
     const live = new Set(this.memberIds());
-    const did = await this.vfDeviceId();
+    const pfVfDid = await this.vfDeviceId();
     for (const id of live) {
+      const vf = await this.binding.vf(id);
+      // A VF's own Device ID reads 0xFFFF (PCIe SR-IOV); hosts usually show the PF's VF Device ID there.
+      const own = await vf.fn.configRead(PciCfg.DEVICE_ID, 2);
+      const did = own !== 0xffff ? own : pfVfDid;
+      const type = did === undefined ? 0 : virtioTypeOfDeviceId(did);
       let port = this.ports.get(id);
-      if (!port) this.ports.set(id, (port = new VirtioPciMemberPort(id, did === undefined ? 0 : virtioTypeOfDeviceId(did), this.timing)));
-      await port.bind(await this.binding.vf(id));
+      if (!port) this.ports.set(id, (port = new VirtioPciMemberPort(id, this.timing)));
+      await port.bind(vf, type);
     }
     for (const [id, port] of this.ports) if (!live.has(id)) port.unbind();
   }

@@ -33,6 +33,7 @@ interface BoundVf {
  */
 export class VirtioPciMemberPort implements MemberPort {
   private bound: BoundVf | undefined;
+  private type = 0;
   private caps: MemberCapabilities = {
     dmaObservation: false,
     interruptObservation: false,
@@ -44,12 +45,17 @@ export class VirtioPciMemberPort implements MemberPort {
 
   constructor(
     readonly id: number,
-    readonly virtioType: number,
     readonly timing: DeviceTiming,
   ) {}
 
+  /** The virtio device type, from the VF's Device ID. */
+  get virtioType(): number {
+    return this.type;
+  }
+
   /** Points the port at the VF as it exists now (after VF Enable was set, a new function). */
-  async bind(vf: VfBinding): Promise<void> {
+  async bind(vf: VfBinding, virtioType: number): Promise<void> {
+    this.type = virtioType;
     const layout = await discoverLayout(vf.fn);
     const common = new CommonConfig(new RegionIo(vf.fn, layout.common));
     this.bound = {
