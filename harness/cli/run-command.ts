@@ -25,6 +25,7 @@ export interface RunFlags {
   fuzzRuns?: string;
   replay?: string;
   mutant?: string;
+  fakeHost?: boolean;
   quiet?: boolean;
   signKey?: string;
 }
@@ -43,7 +44,14 @@ export async function resolvePlan(flags: RunFlags, argv: string[]): Promise<{ pl
   if (flags.transport) {
     if (config.transport.kind !== flags.transport) config.transport = { kind: flags.transport } as ConformanceConfig['transport'];
   }
-  if (flags.mutant) {
+  if (flags.fakeHost) {
+    const t = config.transport.kind === 'vfio' ? config.transport : { kind: 'vfio' as const, pf: '0000:3b:00.0' };
+    config.transport = { ...t, fakeHost: typeof t.fakeHost === 'object' ? t.fakeHost : {} };
+  }
+  if (flags.mutant && config.transport.kind === 'vfio' && config.transport.fakeHost) {
+    const f = config.transport.fakeHost;
+    config.transport = { ...config.transport, fakeHost: { ...(typeof f === 'object' ? f : {}), mutant: flags.mutant } };
+  } else if (flags.mutant) {
     if (config.transport.kind !== 'simulator' && config.transport.kind !== 'simulator-pci') config.transport = { kind: 'simulator' };
     config.transport = { ...config.transport, mutant: flags.mutant };
   }
@@ -76,7 +84,7 @@ export async function resolvePlan(flags: RunFlags, argv: string[]): Promise<{ pl
     ...(config.fuzz?.runs ? { fuzzRuns: config.fuzz.runs } : {}),
     ...(flags.replay ? { replayPath: flags.replay } : {}),
     outDir: path.resolve(config.outDir ?? 'vmcts-out'),
-    replayBase: `vmcts run${configArg}${flags.transport ? ` --transport ${flags.transport}` : ''}${flags.mutant ? ` --mutant ${flags.mutant}` : ''}${flags.profile ? ` --profile ${flags.profile}` : ''} --seed ${runSeed}`,
+    replayBase: `vmcts run${configArg}${flags.transport ? ` --transport ${flags.transport}` : ''}${flags.fakeHost ? ' --fake-host' : ''}${flags.mutant ? ` --mutant ${flags.mutant}` : ''}${flags.profile ? ` --profile ${flags.profile}` : ''} --seed ${runSeed}`,
     ...(flags.shard ? { shard: flags.shard } : {}),
   };
   return { plan, command: ['vmcts', ...argv].join(' ') };
@@ -100,6 +108,12 @@ export async function runCommand(flags: RunFlags, argv: string[]): Promise<numbe
     abort.abort(new Error('interrupted by SIGINT'));
   };
   process.on('SIGINT', onSigint);
+  // Host preparation (vfio: the card onto vfio-pci under the safety rules), undone on every exit path.
+  let undoHost: () => Promise<void> = async () => undefined;
+  if (plan.config.transport.kind === 'vfio') {
+    const { prepareVfioHost } = await import('../../transports/vfio/transport.ts');
+    undoHost = await prepareVfioHost(plan.config.transport, say);
+  }
   try {
     const { collected, incompleteReason } = await runSuites(plan, PROJECT_ROOT, say, abort.signal);
     const doc = assembleResults({
@@ -123,6 +137,7 @@ export async function runCommand(flags: RunFlags, argv: string[]): Promise<numbe
     return doc.run.exitCode;
   } finally {
     process.off('SIGINT', onSigint);
+    await undoHost();
   }
 }
 

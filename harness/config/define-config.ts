@@ -49,6 +49,20 @@ export interface VfioTransportConfig {
   vfs?: string[];
   /** Allow taking a device away from the kernel driver currently bound to it. */
   allowUnbind?: boolean;
+  /** VFs to create (default: as many as `vfs` names, else 2). */
+  numVfs?: number;
+  /** IOMMU interface: the container/group flow, iommufd with device cdevs, or auto (default). */
+  iommu?: 'auto' | 'group' | 'iommufd';
+  /** The VF token (UUID) the run sets on the PF; default a random one per run. */
+  vfToken?: string;
+  /** Device ids accepted besides the modern virtio range 1af4:1040-107f. */
+  ids?: { vendor: number; device: number }[];
+  /** Vendor commands that make the card change a member's configuration or raise a wake event (sh -c; VMCTS_PF, VMCTS_VF, VMCTS_MEMBER set). */
+  hooks?: { configChange?: string; wake?: string; timeoutMs?: number };
+  /** How long the card may take (DeviceTiming, ms). */
+  timing?: { completionMs?: number; quietMs?: number; resetMs?: number };
+  /** CI without hardware: the in-memory fake host with a card of the reference device's PCI models (`--fake-host`). */
+  fakeHost?: boolean | { devices?: SimulatorMemberConfig[]; commandSets?: { fieldsQuery?: boolean; writeRecords?: boolean }; mutant?: string; latencyMs?: number };
 }
 
 /** A software device model behind a vfio-user socket. */

@@ -42,8 +42,14 @@ export async function openTransport(cfg: TransportConfig, wire: WireOptions, com
     case 'simulator-pci':
       if (cfg.mutant && !findMutant(cfg.mutant)) throw new ConfigError(`transport.mutant: "${cfg.mutant}" is not a known mutant (see \`vmcts mutants\`)`);
       return openSimulatorPciTransport({ ...cfg, wire, seed, commandMs });
-    case 'vfio':
-      throw new ConfigError(`transport.kind: "vfio" is not available in this version of vmcts; use "simulator"`);
+    case 'vfio': {
+      // Minimal registration until the transport registry lands; host preparation runs in the CLI.
+      const { openVfioTransport } = await import('../../transports/vfio/transport.ts');
+      const fake = typeof cfg.fakeHost === 'object' ? cfg.fakeHost : cfg.fakeHost ? {} : undefined;
+      if (fake?.mutant && !findMutant(fake.mutant)) throw new ConfigError(`transport.fakeHost.mutant: "${fake.mutant}" is not a known mutant (see \`vmcts mutants\`)`);
+      const { fakeHost, ...rest } = cfg;
+      return openVfioTransport({ ...rest, ...(fake ? { fakeHost: { ...fake, ...(fake.devices ? { members: fake.devices } : {}) } } : {}) }, { wire, seed, commandMs });
+    }
     case 'vfio-user':
       throw new ConfigError(`transport.kind: "vfio-user" is not available in this version of vmcts; use "simulator"`);
   }

@@ -119,7 +119,8 @@ for (const flow of ['group', 'iommufd'] as IommuFlow[]) {
       expect(faults.available).toBe(true);
       const iommu = openIommu(host, flow);
       const fn = new VfioPciFunction(iommu.openDevice(PF), 1000);
-      const dma = new VfioDmaSpace(host, iommu, PF);
+      const dma = new VfioDmaSpace(host, PF);
+      dma.attach(iommu);
       const buf = dma.alloc(64, 64);
       expect(buf).toBeGreaterThanOrEqual(0x1_0000_0000n);
       const go = async (op: number, addr: bigint, len: number) => {
@@ -162,7 +163,8 @@ for (const flow of ['group', 'iommufd'] as IommuFlow[]) {
       const { host } = hostWithCard();
       const iommu = openIommu(host, flow);
       const fn = new VfioPciFunction(iommu.openDevice(PF), 1000);
-      const dma = new VfioDmaSpace(host, iommu, PF);
+      const dma = new VfioDmaSpace(host, PF);
+      dma.attach(iommu);
       const a = dma.alloc(256, 64);
       dma.armCanary();
       dma.write(a, Uint8Array.of(1, 2, 3));

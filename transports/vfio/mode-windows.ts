@@ -27,6 +27,8 @@ export class ModeWindowTransport implements AdminTransport {
     private readonly inner: AdminTransport,
     private readonly windows: MemberWindows,
     private readonly wire: WireOptions,
+    /** Runs once the inner transport is closed (what the transport's opener set up around it). */
+    private readonly onClosed: () => void = () => {},
   ) {}
 
   get name(): string {
@@ -105,7 +107,11 @@ export class ModeWindowTransport implements AdminTransport {
     return ok;
   }
 
-  close(): Promise<void> {
-    return this.inner.close();
+  async close(): Promise<void> {
+    try {
+      await this.inner.close();
+    } finally {
+      this.onClosed();
+    }
   }
 }

@@ -3,17 +3,18 @@ import type { DmaAccess } from '../../protocol/guest-memory.ts';
 import type { IommuContext } from './iommu/iommu-context.ts';
 import { MAP_ANONYMOUS, MAP_POPULATE, MAP_SHARED, type MappedMemory, PROT_READ, PROT_WRITE, type Syscalls } from './sys/syscalls.ts';
 
-const CHUNK = 2 * 1024 * 1024;
-/** IOVAs start above 4 GiB (64-bit addresses exercised, the x86 MSI window far away). */
+const PAGE = 4096;
+const PAGE_BITS = 12n;
+const CHUNK_BITS = 21n;
+const CHUNK = 1 << Number(CHUNK_BITS);
+/** Guest-physical addresses start above 4 GiB, as the simulator's do (64-bit addresses exercised, the x86 MSI window far away). */
 const IOVA_BASE = 0x1_0000_0000n;
-/** The byte canary memory holds while the device must not write it (unallocated tails of chunks). */
+/** The byte canary memory holds while the device must not write it (pages the guest never used). */
 export const CANARY = 0xa5;
 
 interface Chunk {
   iova: bigint;
   mem: MappedMemory;
-  /** Bytes handed out from the start of the chunk. */
-  used: number;
   mapped: boolean;
 }
 
@@ -24,109 +25,134 @@ export interface ObservedAccess extends DmaAccess {
 }
 
 /**
- * DMA memory of one function on a VFIO host: shared anonymous memory mapped through the IOMMU at
- * IOVAs of its own, 2 MiB at a time. A card cannot log its DMA, so the space offers what the host can
- * see instead:
+ * One function's DMA memory on a VFIO host: a sparse address space in 2 MiB chunks of shared
+ * anonymous memory, each mapped through the function's IOMMU context at its own IOVA (IOVA =
+ * guest-physical address, as for a passthrough VF without a virtual IOMMU). As with the simulator's
+ * guest memory, pages are made by alloc() or by a write, and pages never used read as zero.
+ *
+ * A card cannot log its DMA, so the space offers what the host can see instead:
  * - no-access windows: `revoke()` removes every mapping from the IOMMU (a device access then faults,
- *   and shows in the kernel log and AER status); `restore()` maps it all back, before the device may
- *   use it again;
- * - no-write windows: `armCanary()` fills the unallocated memory with a canary and snapshots the rest;
- *   `canaryWrites()` reports every byte run the device changed (the driver's own writes are not
- *   counted: they go through write()).
+ *   and shows in the kernel log and AER status); `restore()` maps it all back;
+ * - no-write windows: `armCanary()` fills pages the guest never used with a canary and snapshots the
+ *   rest; `disarmCanary()` reports every byte run the device changed (the driver's own writes go
+ *   through write() and are not counted).
  */
 export class VfioDmaSpace implements DmaSpace {
-  readonly pageSize = 4096;
-  readonly observation: DmaObservation;
-  private readonly chunks: Chunk[] = [];
-  private shadow?: Map<Chunk, Uint8Array>;
+  readonly pageSize = PAGE;
+  readonly observation: DmaObservation = 'iommu-fault';
+  private readonly chunks = new Map<bigint, Chunk>();
+  private readonly used = new Set<bigint>();
+  private shadow?: Map<bigint, Uint8Array>;
   private revoked = false;
-  private nextIova: bigint;
+  private next = IOVA_BASE;
+  private iommu?: IommuContext;
   private readonly found: ObservedAccess[] = [];
 
   constructor(
     private readonly sys: Syscalls,
-    private readonly iommu: IommuContext,
     readonly label: string,
-    /** Where this space's IOVAs begin (spaces of one IOMMU context must not overlap). */
-    iovaBase = IOVA_BASE,
     /** What the host saw of the device's accesses since the last call (faults, AER), pulled by takeAccessLog(). */
     private readonly observe: () => ObservedAccess[] = () => [],
-  ) {
-    this.nextIova = iovaBase;
-    this.observation = 'iommu-fault';
+  ) {}
+
+  /** Maps the space into a function's IOMMU context (again, after its VF was made anew). */
+  attach(iommu: IommuContext): void {
+    this.iommu = iommu;
+    for (const c of this.chunks.values()) c.mapped = false;
+    if (!this.revoked) for (const c of this.chunks.values()) this.mapChunk(c);
   }
 
-  private addChunk(min: number): Chunk {
-    const len = Math.ceil(Math.max(min, CHUNK) / CHUNK) * CHUNK;
-    const iova = this.placeIova(len);
-    const mem = this.sys.mmap(len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  /** The context is going away (its close drops every mapping). */
+  detach(): void {
+    this.iommu = undefined;
+    for (const c of this.chunks.values()) c.mapped = false;
+  }
+
+  private mapChunk(c: Chunk): void {
+    if (!this.iommu || c.mapped) return;
+    this.iommu.map(c.mem, c.iova);
+    c.mapped = true;
+  }
+
+  private chunk(index: bigint): Chunk {
+    let c = this.chunks.get(index);
+    if (c) return c;
+    const mem = this.sys.mmap(CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    c = { iova: index << CHUNK_BITS, mem, mapped: false };
+    if (this.shadow) {
+      mem.bytes.fill(CANARY);
+      this.shadow.set(index, mem.bytes.slice());
+    }
+    this.chunks.set(index, c);
     try {
-      if (!this.revoked) this.iommu.map(mem, iova);
+      if (!this.revoked) this.mapChunk(c);
     } catch (e) {
+      this.chunks.delete(index);
+      this.shadow?.delete(index);
       this.sys.munmap(mem);
       throw e;
     }
-    const c: Chunk = { iova, mem, used: 0, mapped: !this.revoked };
-    if (this.shadow) {
-      mem.bytes.fill(CANARY);
-      this.shadow.set(c, mem.bytes.slice());
-    }
-    this.chunks.push(c);
     return c;
   }
 
-  /** The next IOVA inside the IOMMU's valid ranges with room for `len`. */
-  private placeIova(len: number): bigint {
-    const n = BigInt(len);
-    for (const r of this.iommu.ranges) {
-      const start = this.nextIova > r.start ? this.nextIova : (r.start + 0xfffn) & ~0xfffn;
-      if (start + n - 1n <= r.end) {
-        this.nextIova = start + n;
-        return start;
-      }
+  /** Marks the pages of [addr, addr+len) used, zeroing each the first time (it may hold a canary). */
+  private use(addr: bigint, len: number): void {
+    for (let p = addr >> PAGE_BITS; p <= (addr + BigInt(Math.max(len, 1)) - 1n) >> PAGE_BITS; p++) {
+      if (this.used.has(p)) continue;
+      this.used.add(p);
+      const c = this.chunk(p >> (CHUNK_BITS - PAGE_BITS));
+      const off = Number((p << PAGE_BITS) - c.iova);
+      c.mem.bytes.fill(0, off, off + PAGE);
+      this.shadow?.get(p >> (CHUNK_BITS - PAGE_BITS))?.fill(0, off, off + PAGE);
     }
-    throw new Error(`${this.label}: no IOVA range has room for ${len} bytes above 0x${this.nextIova.toString(16)}`);
   }
 
   alloc(size: number, align = 16): bigint {
-    const a = Math.max(align, 1);
-    const n = Math.max(size, 1);
-    let c = this.chunks.find((x) => Math.ceil(x.used / a) * a + n <= x.mem.length);
-    if (!c) c = this.addChunk(n + a);
-    const off = Math.ceil(c.used / a) * a;
-    c.used = off + n;
-    // Zeroed, as the contract says (also over a canary laid while a window is open).
-    c.mem.bytes.fill(0, off, off + n);
-    this.shadow?.get(c)?.fill(0, off, off + n);
-    return c.iova + BigInt(off);
+    const a = BigInt(Math.max(align, 1));
+    const addr = ((this.next + a - 1n) / a) * a;
+    this.next = addr + BigInt(Math.max(size, 1));
+    this.use(addr, size);
+    return addr;
   }
 
-  private locate(addr: bigint, len: number): { c: Chunk; off: number } {
-    const c = this.chunks.find((x) => addr >= x.iova && addr + BigInt(len) <= x.iova + BigInt(x.mem.length));
-    if (!c) throw new RangeError(`${this.label}: 0x${addr.toString(16)}+${len} is not DMA memory of this function`);
-    return { c, off: Number(addr - c.iova) };
+  /** Runs over [addr, addr+len) chunk by chunk: (chunk or undefined, offset in it, offset in the data, length). */
+  private each(addr: bigint, len: number, f: (c: Chunk | undefined, off: number, at: number, n: number) => void): void {
+    let done = 0;
+    while (done < len) {
+      const a = addr + BigInt(done);
+      const c = this.chunks.get(a >> CHUNK_BITS);
+      const off = Number(a & BigInt(CHUNK - 1));
+      const n = Math.min(CHUNK - off, len - done);
+      f(c, off, done, n);
+      done += n;
+    }
   }
 
   read(addr: bigint, len: number): Uint8Array {
-    const { c, off } = this.locate(addr, len);
-    return c.mem.bytes.slice(off, off + len);
+    const out = new Uint8Array(len);
+    this.each(addr, len, (c, off, at, n) => {
+      if (!c) return;
+      // Pages the guest never used read as zero (they may hold a canary).
+      for (let o = 0; o < n; ) {
+        const page = (c.iova + BigInt(off + o)) >> PAGE_BITS;
+        const k = Math.min(n - o, PAGE - ((off + o) % PAGE));
+        if (this.used.has(page)) out.set(c.mem.bytes.subarray(off + o, off + o + k), at + o);
+        o += k;
+      }
+    });
+    return out;
   }
 
   write(addr: bigint, data: Uint8Array): void {
-    const { c, off } = this.locate(addr, data.length);
-    c.mem.bytes.set(data, off);
-    this.shadow?.get(c)?.set(data, off);
+    this.use(addr, data.length);
+    this.each(addr, data.length, (c, off, at, n) => {
+      c!.mem.bytes.set(data.subarray(at, at + n), off);
+      this.shadow?.get(c!.iova >> CHUNK_BITS)?.set(data.subarray(at, at + n), off);
+    });
   }
 
   pages(): bigint[] {
-    const out: bigint[] = [];
-    for (const c of this.chunks) for (let o = 0; o < c.used; o += this.pageSize) out.push(c.iova + BigInt(o));
-    return out.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  }
-
-  /** The IOVA extents of this space (for a member's verdict: which addresses are its memory). */
-  extents(): { addr: bigint; len: number }[] {
-    return this.chunks.map((c) => ({ addr: c.iova, len: c.mem.length }));
+    return [...this.used].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((p) => p << PAGE_BITS);
   }
 
   get isRevoked(): boolean {
@@ -137,8 +163,8 @@ export class VfioDmaSpace implements DmaSpace {
   revoke(): void {
     if (this.revoked) return;
     this.revoked = true;
-    for (const c of this.chunks) {
-      if (!c.mapped) continue;
+    for (const c of this.chunks.values()) {
+      if (!c.mapped || !this.iommu) continue;
       this.iommu.unmap(c.iova, c.mem.length);
       c.mapped = false;
     }
@@ -147,20 +173,16 @@ export class VfioDmaSpace implements DmaSpace {
   /** Maps everything back (before the device may use the memory again). */
   restore(): void {
     if (!this.revoked) return;
-    for (const c of this.chunks) {
-      if (c.mapped) continue;
-      this.iommu.map(c.mem, c.iova);
-      c.mapped = true;
-    }
     this.revoked = false;
+    for (const c of this.chunks.values()) this.mapChunk(c);
   }
 
-  /** Starts a no-write window: the unallocated memory gets the canary, everything is snapshotted. */
+  /** Starts a no-write window: pages the guest never used get the canary, everything is snapshotted. */
   armCanary(): void {
     this.shadow = new Map();
-    for (const c of this.chunks) {
-      c.mem.bytes.fill(CANARY, c.used);
-      this.shadow.set(c, c.mem.bytes.slice());
+    for (const [i, c] of this.chunks) {
+      for (let o = 0; o < CHUNK; o += PAGE) if (!this.used.has((c.iova + BigInt(o)) >> PAGE_BITS)) c.mem.bytes.fill(CANARY, o, o + PAGE);
+      this.shadow.set(i, c.mem.bytes.slice());
     }
   }
 
@@ -168,14 +190,15 @@ export class VfioDmaSpace implements DmaSpace {
   disarmCanary(seq: () => number): ObservedAccess[] {
     const out: ObservedAccess[] = [];
     if (!this.shadow) return out;
-    for (const [c, snap] of this.shadow) {
+    for (const [i, snap] of this.shadow) {
+      const c = this.chunks.get(i)!;
       const now = c.mem.bytes;
-      for (let i = 0; i < snap.length; i++) {
-        if (now[i] === snap[i]) continue;
-        let j = i;
-        while (j < snap.length && now[j] !== snap[j]) j++;
-        out.push({ seq: seq(), kind: 'write', addr: c.iova + BigInt(i), len: j - i, observedBy: 'canary' });
-        i = j;
+      for (let b = 0; b < snap.length; b++) {
+        if (now[b] === snap[b]) continue;
+        let e = b;
+        while (e < snap.length && now[e] !== snap[e]) e++;
+        out.push({ seq: seq(), kind: 'write', addr: c.iova + BigInt(b), len: e - b, observedBy: 'canary' });
+        b = e;
       }
     }
     this.shadow = undefined;
@@ -186,7 +209,7 @@ export class VfioDmaSpace implements DmaSpace {
     return this.shadow !== undefined;
   }
 
-  /** Records accesses found by the binding (faults, canary) for takeAccessLog(). */
+  /** Records accesses found by the binding (canary changes) for takeAccessLog(). */
   note(accesses: readonly ObservedAccess[]): void {
     this.found.push(...accesses);
   }
@@ -197,9 +220,11 @@ export class VfioDmaSpace implements DmaSpace {
   }
 
   close(): void {
-    for (const c of this.chunks.splice(0)) {
-      if (c.mapped) this.iommu.unmap(c.iova, c.mem.length);
+    for (const c of this.chunks.values()) {
+      if (c.mapped && this.iommu) this.iommu.unmap(c.iova, c.mem.length);
       this.sys.munmap(c.mem);
     }
+    this.chunks.clear();
+    this.iommu = undefined;
   }
 }

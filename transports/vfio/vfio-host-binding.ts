@@ -13,9 +13,6 @@ import { VfioIrqSource } from './vfio-irq-source.ts';
 import { VfioPciFunction } from './vfio-pci-function.ts';
 import { hookStimuli, type VendorHooks } from './vendor-hooks.ts';
 
-const PF_IOVA = 0x1_0000_0000n;
-/** Each member's DMA space gets its own 16 GiB of IOVA above the PF's. */
-const MEMBER_IOVA_STRIDE = 0x4_0000_0000n;
 
 export interface VfioBindingOptions {
   pf: string;
@@ -32,7 +29,8 @@ export interface VfioBindingOptions {
 
 interface OpenVf {
   bdf: string;
-  dev: VfioDevice;
+  /** The VF's own IOMMU context: a guest's memory is its own address space. */
+  iommu: IommuContext;
   binding: VfBinding;
 }
 
@@ -84,7 +82,9 @@ export class VfioHostBinding implements HostBinding {
       dev.setVfToken(opts.vfToken);
       const order = { n: 0 };
       const seq = () => order.n++;
-      return new VfioHostBinding(sys, iommu, dev, new VfioPciFunction(dev, opts.timing.resetMs), new VfioDmaSpace(sys, iommu, opts.pf, PF_IOVA), new VfioIrqSource(sys, dev, seq), faults, opts, seq);
+      const dma = new VfioDmaSpace(sys, opts.pf);
+      dma.attach(iommu);
+      return new VfioHostBinding(sys, iommu, dev, new VfioPciFunction(dev, opts.timing.resetMs), dma, new VfioIrqSource(sys, dev, seq), faults, opts, seq);
     } catch (e) {
       iommu.close();
       faults.close();
@@ -96,7 +96,7 @@ export class VfioHostBinding implements HostBinding {
     let d = this.memberDma.get(memberId);
     if (!d) {
       // The member's memory outlives its VF (VF Enable cleared and set again): the log looks up the VF it has now.
-      d = new VfioDmaSpace(this.sys, this.iommu, bdf, PF_IOVA + BigInt(memberId) * MEMBER_IOVA_STRIDE, () => {
+      d = new VfioDmaSpace(this.sys, bdf, () => {
         const now = this.vfs.get(memberId)?.bdf;
         return now ? this.observed(now) : [];
       });
@@ -114,8 +114,18 @@ export class VfioHostBinding implements HostBinding {
     if (!bdf) throw new RangeError(`VF ${memberId} does not exist: ${this.opts.pf} has ${vfs.length} VF(s) (sriov_numvfs)`);
     const named = this.opts.vfs?.[memberId - 1];
     if (named && named !== bdf) throw new Error(`member ${memberId} is ${bdf} (virtfn${memberId - 1} of ${this.opts.pf}), not ${named} as transport.vfs says`);
-    const dev = this.iommu.openDevice(bdf, this.opts.vfToken);
+    // Each VF in an IOMMU context of its own, as each guest has its own address space: members'
+    // memory sits at the same guest-physical addresses, and is copied between them on migration.
+    const iommu = openIommu(this.sys, this.opts.iommu);
+    let dev: VfioDevice;
+    try {
+      dev = iommu.openDevice(bdf, this.opts.vfToken);
+    } catch (e) {
+      iommu.close();
+      throw e;
+    }
     const dma = this.dmaOf(memberId, bdf);
+    dma.attach(iommu);
     const irq = new VfioIrqSource(this.sys, dev, this.nextSeq);
     const stimuli = this.opts.modelStimuli?.(memberId) ?? hookStimuli(this.opts.hooks, this.opts.pf, bdf, memberId);
     const binding: VfBinding = {
@@ -125,7 +135,7 @@ export class VfioHostBinding implements HostBinding {
       irq,
       ...(stimuli ? { stimuli } : {}),
     };
-    this.vfs.set(memberId, { bdf, dev, binding });
+    this.vfs.set(memberId, { bdf, iommu, binding });
     return binding;
   }
 
@@ -172,9 +182,10 @@ export class VfioHostBinding implements HostBinding {
   }
 
   private async closeVfs(): Promise<void> {
-    for (const v of this.vfs.values()) {
+    for (const [id, v] of this.vfs) {
       await v.binding.irq.close();
-      v.dev.close();
+      this.memberDma.get(id)?.detach();
+      v.iommu.close();
     }
     this.vfs.clear();
   }
@@ -202,6 +213,7 @@ export class VfioHostBinding implements HostBinding {
     await attempt(() => this.pfIrq.close());
     // Mappings go before the memory; devices and groups before the container.
     for (const d of this.memberDma.values()) await attempt(() => d.close());
+    this.memberDma.clear();
     await attempt(() => this.pfDma.close());
     await attempt(() => this.iommu.close());
     await attempt(() => this.faults.close());

@@ -121,6 +121,8 @@ export class FakeCard implements FakeSriov {
     }
     this.offset = this.sriovReg(SriovReg.VF_OFFSET);
     this.stride = this.sriovReg(SriovReg.VF_STRIDE);
+    // A card comes up with VF Enable clear; the host creates the VFs (sriov_numvfs).
+    this.disable();
   }
 
   private sriovReg(r: number): number {

@@ -49,6 +49,23 @@ function regionOf(offset: number): { index: number; off: number } {
   return { index: Number(o >> REGION_SHIFT), off: Number(o & ((1n << REGION_SHIFT) - 1n)) };
 }
 
+/** Extended capabilities whose writes vfio-pci passes to the device (AER, vendor-specific, DVSEC); writes to the rest (SR-IOV among them) are dropped. */
+const WRITABLE_ECAPS = new Set([0x0001, 0x000b, 0x0023]);
+
+/** The id of the extended capability that holds `offset` (the one starting last at or before it). */
+function kernelExtCapAt(ep: FakeEndpoint, offset: number): number | undefined {
+  let found: number | undefined;
+  for (let at = 0x100, hops = 0; at >= 0x100 && at + 4 <= ep.configSize && hops < 480; hops++) {
+    const hdr = ep.configRead(at, 4) >>> 0;
+    if (hdr === 0 || hdr === 0xffffffff) break;
+    if (at <= offset) found = hdr & 0xffff;
+    const next = (hdr >>> 20) & 0xffc;
+    if (next <= at) break;
+    at = next;
+  }
+  return found;
+}
+
 /** The DMAR fault line Intel's IOMMU driver logs (the transport parses these from /dev/kmsg). */
 export function dmarFaultLine(f: IommuFault): string {
   const [, bus, df] = f.bdf.split(':');
@@ -521,7 +538,9 @@ export class FakeVfio {
         if (write) {
           const val = w === 4 ? v.getUint32(o, true) : w === 2 ? v.getUint16(o, true) : v.getUint8(o);
           if (msixCtrl) d.msixCtrlVirtual = val & (MSIX_CTRL_ENABLE | 0x4000);
-          else {
+          else if (at >= 0x100 && !WRITABLE_ECAPS.has(kernelExtCapAt(ep, at) ?? -1)) {
+            // vfio-pci: no write permission for this extended capability; the write is dropped.
+          } else {
             if (vfCommand) d.cmdMemoryVirtual = val & PCI_COMMAND_MEMORY;
             ep.configWrite(at, w, val);
           }
