@@ -66,7 +66,7 @@ conformanceTest(
     title: 'In Stop the member accesses no memory and sends no interrupt, with requests taken before the mode change and doorbells rung in Stop',
     requirements: ['member.no-pci-transaction-outside-active', 'member.no-vq-memory-access-outside-active'],
     commandSets: ['context'],
-    needs: ['member-port', 'dma-observation'],
+    needs: ['member-port', 'dma-window-observation'],
   },
   async (t) => noAccessOutsideActive(t, DeviceMode.STOP),
 );
@@ -77,7 +77,7 @@ conformanceTest(
     title: 'In Stop and then Freeze the member accesses no memory and sends no interrupt, with doorbells rung in Freeze',
     requirements: ['member.no-pci-transaction-outside-active', 'member.no-vq-memory-access-outside-active'],
     commandSets: ['context'],
-    needs: ['member-port', 'dma-observation'],
+    needs: ['member-port', 'dma-window-observation'],
     breaks: ['driver.member-no-virtio-access-in-freeze'],
   },
   async (t) => noAccessOutsideActive(t, DeviceMode.FREEZE),
@@ -89,7 +89,7 @@ conformanceTest(
     title: 'MODE_SET Stop sent while the member works through requests completes only after its memory accesses: none follows the completion',
     requirements: ['member.mode-set-completes-after-transactions'],
     commandSets: ['context'],
-    needs: ['member-port', 'dma-observation'],
+    needs: ['member-port', 'dma-window-observation'],
   },
   async (t) => {
     const req = 'member.mode-set-completes-after-transactions';

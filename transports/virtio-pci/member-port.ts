@@ -68,6 +68,7 @@ export class VirtioPciMemberPort implements MemberPort {
     };
     this.caps = {
       dmaObservation: vf.dma.observation === 'exact',
+      dmaObservationLevel: vf.dma.observation,
       interruptObservation: vf.irq.delivery !== 'none',
       flr: layout.flrCapable,
       powerManagement: layout.pmAt !== undefined,

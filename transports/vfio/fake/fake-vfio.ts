@@ -1,4 +1,4 @@
-import { MSIX_BIR_MASK, MSIX_CTRL_ENABLE, MSIX_CTRL_TABLE_SIZE, MSIX_ENTRY_SIZE, MsixCap, PCI_COMMAND_MEMORY, PciCapId, PciCfg } from '../../../protocol/pci.ts';
+import { MSIX_BIR_MASK, MSIX_CTRL_ENABLE, MSIX_CTRL_TABLE_SIZE, MSIX_ENTRY_SIZE, MsixCap, PCI_COMMAND_MEMORY, PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PciCapId, PciCfg } from '../../../protocol/pci.ts';
 import { sysError } from '../sys/syscalls.ts';
 import * as U from '../uapi/vfio-uapi.ts';
 import type { FakeBus, FakeEndpoint } from './fake-endpoint.ts';
@@ -98,6 +98,9 @@ class DeviceState implements FakeBus {
   msixTable?: { bar: number; offset: number; size: number };
   /** VFs do not implement Command.Memory; vfio-pci emulates it (and never gates BAR access on it). */
   cmdMemoryVirtual = 0;
+  expCap?: number;
+  /** An FLR the user started through PCIe Device Control, which vfio-pci turns into its own reset. */
+  flrRunning?: Promise<void>;
 
   constructor(
     readonly fn: FakeFunction,
@@ -105,6 +108,7 @@ class DeviceState implements FakeBus {
     private readonly fault: (f: IommuFault) => void,
   ) {
     this.msixCap = kernelFindCapability(ep, PciCapId.MSIX);
+    this.expCap = kernelFindCapability(ep, PciCapId.EXP);
     if (this.msixCap !== undefined) {
       const ctrl = ep.configRead(this.msixCap + MsixCap.CTRL, 2);
       const table = ep.configRead(this.msixCap + MsixCap.TABLE, 4);
@@ -433,14 +437,7 @@ export class FakeVfio {
           case U.VfioIoctl.DEVICE_SET_IRQS:
             return this.setIrqs(d, this.ptr(arg, U.irqSet.header, 'VFIO_DEVICE_SET_IRQS'));
           case U.VfioIoctl.DEVICE_RESET:
-            return (async () => {
-              // vfio-pci saves and restores the function's state around the reset (pci_try_reset_function).
-              const saved = ep.configRead(PciCfg.COMMAND, 2);
-              await ep.flr();
-              ep.configWrite(PciCfg.COMMAND, 2, saved);
-              d.applyMsix();
-              return 0;
-            })();
+            return this.hostReset(d).then(() => 0);
           case U.VfioIoctl.DEVICE_FEATURE: {
             const b = this.ptr(arg, 8, 'VFIO_DEVICE_FEATURE');
             const flags = U.deviceFeature.flags(b);
@@ -480,6 +477,14 @@ export class FakeVfio {
         onClose();
       },
     };
+  }
+
+  /** pci_try_reset_function as vfio-pci calls it: the function's state saved, an FLR, the state restored. */
+  private async hostReset(d: DeviceState): Promise<void> {
+    const saved = d.ep.configRead(PciCfg.COMMAND, 2);
+    await d.ep.flr();
+    d.ep.configWrite(PciCfg.COMMAND, 2, saved);
+    d.applyMsix();
   }
 
   private setIrqs(d: DeviceState, b: Uint8Array): number {
@@ -540,6 +545,11 @@ export class FakeVfio {
           if (msixCtrl) d.msixCtrlVirtual = val & (MSIX_CTRL_ENABLE | 0x4000);
           else if (at >= 0x100 && !WRITABLE_ECAPS.has(kernelExtCapAt(ep, at) ?? -1)) {
             // vfio-pci: no write permission for this extended capability; the write is dropped.
+          } else if (d.expCap !== undefined && at === d.expCap + PCI_EXP_DEVCTL && w === 2 && val & PCI_EXP_DEVCTL_BCR_FLR) {
+            // vfio-pci turns Initiate FLR into pci_try_reset_function: save the state, FLR, restore it
+            // (the device reads all ones meanwhile, and the user waits for it to answer).
+            ep.configWrite(at, w, val & ~PCI_EXP_DEVCTL_BCR_FLR);
+            d.flrRunning ??= this.hostReset(d).finally(() => (d.flrRunning = undefined));
           } else {
             if (vfCommand) d.cmdMemoryVirtual = val & PCI_COMMAND_MEMORY;
             ep.configWrite(at, w, val);
