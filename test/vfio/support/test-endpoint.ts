@@ -130,9 +130,9 @@ export class TestSriov implements FakeSriov {
   readonly stride = 1;
   vfs: TestEndpoint[] = [];
   constructor(readonly totalVfs = 2) {}
-  enable(n: number): TestEndpoint[] {
+  enable(n: number): { vfs: TestEndpoint[] } {
     this.vfs = Array.from({ length: n }, () => new TestEndpoint(this.vfDeviceId));
-    return this.vfs;
+    return { vfs: this.vfs };
   }
   disable(): void {
     this.vfs = [];

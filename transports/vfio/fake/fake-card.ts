@@ -142,7 +142,7 @@ export class FakeCard implements FakeSriov {
   }
 
   /** The kernel's pci_enable_sriov: NumVFs, then VF Enable and VF Memory Space Enable; the VFs as Linux presents them. */
-  enable(n: number): FakeEndpoint[] {
+  enable(n: number): { vfs: FakeEndpoint[]; ready: Promise<void> } {
     const ctrl = this.sriovReg(SriovReg.CTRL);
     this.pfModel.configWrite(PF_SRIOV_CAP + SriovReg.NUM_VF, 2, n);
     this.pfModel.configWrite(PF_SRIOV_CAP + SriovReg.CTRL, 2, ctrl | SRIOV_CTRL_VFE | SRIOV_CTRL_MSE);
@@ -155,7 +155,8 @@ export class FakeCard implements FakeSriov {
       this.vfEndpoints.set(id, ep);
       out.push(ep);
     }
-    return out;
+    // Ready once every member has finished the reset that VF Enable going away started.
+    return { vfs: out, ready: Promise.all([...this.device.members.values()].map((m) => m.idle())).then(() => undefined) };
   }
 
   disable(): void {

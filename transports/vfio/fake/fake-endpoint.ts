@@ -39,6 +39,10 @@ export interface FakeSriov {
   readonly vfDeviceId: number;
   readonly offset: number;
   readonly stride: number;
-  enable(numVfs: number): FakeEndpoint[];
+  /**
+   * VF Enable set with NumVFs: the VFs, and when they are ready (the kernel waits for them before it
+   * adds them to the bus: 100 ms after VF Enable, PCIe SR-IOV).
+   */
+  enable(numVfs: number): { vfs: FakeEndpoint[]; ready?: Promise<void> };
   disable(): void;
 }

@@ -29,6 +29,8 @@ export interface FakeFunction {
   physfn?: string;
   vfs: string[];
   numVfs: number;
+  /** Counts sriov_numvfs changes: VFs of an older change that become ready late are not added. */
+  sriovGen: number;
   autoprobe: boolean;
   aerNonfatal: number;
   /** vfio cdev index while bound to vfio-pci (iommufd hosts). */
@@ -116,7 +118,7 @@ export class FakePciBus {
   }
 
   add(spec: FakeFunctionSpec, physfn?: string): FakeFunction {
-    const f: FakeFunction = { spec, bdf: spec.bdf, group: spec.group ?? this.nextGroup++, vfs: [], numVfs: 0, autoprobe: true, aerNonfatal: 0, opens: 0, ...(physfn ? { physfn } : {}) };
+    const f: FakeFunction = { spec, bdf: spec.bdf, group: spec.group ?? this.nextGroup++, vfs: [], numVfs: 0, sriovGen: 0, autoprobe: true, aerNonfatal: 0, opens: 0, ...(physfn ? { physfn } : {}) };
     this.fns.set(f.bdf, f);
     const dir = `/sys/bus/pci/devices/${f.bdf}`;
     const fs = this.fs;
@@ -257,9 +259,11 @@ export class FakePciBus {
     if (n > s.totalVfs) throw sysError('sriov_numvfs', 'ERANGE', `at most ${s.totalVfs}`);
     if (n === 0) return this.disableVfs(f);
     if (f.numVfs > 0) throw sysError('sriov_numvfs', 'EBUSY', `${f.numVfs} VFs already enabled`);
-    const eps = s.enable(n);
+    const { vfs: eps, ready } = s.enable(n);
     f.numVfs = n;
-    eps.forEach((ep, i) => {
+    const gen = ++f.sriovGen;
+    const add = () => eps.forEach((ep, i) => {
+      if (f.sriovGen !== gen) return;
       const bdf = bdfPlus(f.bdf, s.offset + i * s.stride);
       const vf = this.add({ bdf, vendor: f.spec.vendor, device: s.vfDeviceId, classCode: f.spec.classCode, endpoint: ep }, f.bdf);
       this.fs.link(`/sys/bus/pci/devices/${f.bdf}/virtfn${i}`, `../${bdf}`);
@@ -267,9 +271,13 @@ export class FakePciBus {
       if (f.driver === 'vfio-pci') vf.override = 'vfio-pci';
       if (f.autoprobe) this.probe(bdf);
     });
+    // The store returns once VF Enable is set; the VFs appear on the bus when they are ready.
+    if (ready) void ready.then(add);
+    else add();
   }
 
   private disableVfs(f: FakeFunction): void {
+    f.sriovGen++;
     for (const [i, bdf] of f.vfs.entries()) {
       const vf = this.fns.get(bdf);
       if (vf) {
