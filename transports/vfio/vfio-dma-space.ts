@@ -11,6 +11,7 @@ const CHUNK = 1 << Number(CHUNK_BITS);
 const IOVA_BASE = 0x1_0000_0000n;
 /** The byte canary memory holds while the device must not write it (pages the guest never used). */
 export const CANARY = 0xa5;
+const CANARY_PAGE = new Uint8Array(PAGE).fill(CANARY);
 
 interface Chunk {
   iova: bigint;
@@ -33,16 +34,17 @@ export interface ObservedAccess extends DmaAccess {
  * A card cannot log its DMA, so the space offers what the host can see instead:
  * - no-access windows: `revoke()` removes every mapping from the IOMMU (a device access then faults,
  *   and shows in the kernel log and AER status); `restore()` maps it all back;
- * - no-write windows: `armCanary()` fills pages the guest never used with a canary and snapshots the
- *   rest; `disarmCanary()` reports every byte run the device changed (the driver's own writes go
- *   through write() and are not counted).
+ * - no-write windows: `armCanary()` fills pages the guest never used with a canary; `disarmCanary()`
+ *   reports every byte run of it the device changed (a page the driver starts using is no longer
+ *   watched: its writes go through write()).
  */
 export class VfioDmaSpace implements DmaSpace {
   readonly pageSize = PAGE;
   readonly observation: DmaObservation = 'iommu-fault';
   private readonly chunks = new Map<bigint, Chunk>();
   private readonly used = new Set<bigint>();
-  private shadow?: Map<bigint, Uint8Array>;
+  /** Pages that hold the canary while a no-write window is open (never used by the guest). */
+  private canary?: Set<bigint>;
   private revoked = false;
   private next = IOVA_BASE;
   private iommu?: IommuContext;
@@ -79,16 +81,12 @@ export class VfioDmaSpace implements DmaSpace {
     if (c) return c;
     const mem = this.sys.mmap(CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     c = { iova: index << CHUNK_BITS, mem, mapped: false };
-    if (this.shadow) {
-      mem.bytes.fill(CANARY);
-      this.shadow.set(index, mem.bytes.slice());
-    }
     this.chunks.set(index, c);
+    if (this.canary) this.layCanary(c);
     try {
       if (!this.revoked) this.mapChunk(c);
     } catch (e) {
       this.chunks.delete(index);
-      this.shadow?.delete(index);
       this.sys.munmap(mem);
       throw e;
     }
@@ -103,7 +101,7 @@ export class VfioDmaSpace implements DmaSpace {
       const c = this.chunk(p >> (CHUNK_BITS - PAGE_BITS));
       const off = Number((p << PAGE_BITS) - c.iova);
       c.mem.bytes.fill(0, off, off + PAGE);
-      this.shadow?.get(p >> (CHUNK_BITS - PAGE_BITS))?.fill(0, off, off + PAGE);
+      this.canary?.delete(p);
     }
   }
 
@@ -147,7 +145,6 @@ export class VfioDmaSpace implements DmaSpace {
     this.use(addr, data.length);
     this.each(addr, data.length, (c, off, at, n) => {
       c!.mem.bytes.set(data.subarray(at, at + n), off);
-      this.shadow?.get(c!.iova >> CHUNK_BITS)?.set(data.subarray(at, at + n), off);
     });
   }
 
@@ -177,36 +174,49 @@ export class VfioDmaSpace implements DmaSpace {
     for (const c of this.chunks.values()) this.mapChunk(c);
   }
 
-  /** Starts a no-write window: pages the guest never used get the canary, everything is snapshotted. */
-  armCanary(): void {
-    this.shadow = new Map();
-    for (const [i, c] of this.chunks) {
-      for (let o = 0; o < CHUNK; o += PAGE) if (!this.used.has((c.iova + BigInt(o)) >> PAGE_BITS)) c.mem.bytes.fill(CANARY, o, o + PAGE);
-      this.shadow.set(i, c.mem.bytes.slice());
+  /** The canary in every page of `c` the guest never used. */
+  private layCanary(c: Chunk): void {
+    for (let o = 0; o < CHUNK; o += PAGE) {
+      const p = (c.iova + BigInt(o)) >> PAGE_BITS;
+      if (this.used.has(p)) continue;
+      c.mem.bytes.fill(CANARY, o, o + PAGE);
+      this.canary!.add(p);
     }
   }
 
-  /** Ends the window: every run of bytes the device changed since armCanary(), as write accesses. */
+  /**
+   * Starts a no-write window: pages the guest never used get the canary. (Pages in use are covered by
+   * the IOMMU: their mappings are revoked for the window.)
+   */
+  armCanary(): void {
+    this.canary = new Set();
+    for (const c of this.chunks.values()) this.layCanary(c);
+  }
+
+  /** Ends the window: every run of canary bytes the device changed, as write accesses. */
   disarmCanary(seq: () => number): ObservedAccess[] {
     const out: ObservedAccess[] = [];
-    if (!this.shadow) return out;
-    for (const [i, snap] of this.shadow) {
-      const c = this.chunks.get(i)!;
-      const now = c.mem.bytes;
-      for (let b = 0; b < snap.length; b++) {
-        if (now[b] === snap[b]) continue;
+    const pages = this.canary;
+    this.canary = undefined;
+    if (!pages) return out;
+    for (const p of [...pages].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const c = this.chunks.get(p >> (CHUNK_BITS - PAGE_BITS))!;
+      const off = Number((p << PAGE_BITS) - c.iova);
+      const page = c.mem.bytes.subarray(off, off + PAGE);
+      if (Buffer.compare(page, CANARY_PAGE) === 0) continue;
+      for (let b = 0; b < PAGE; b++) {
+        if (page[b] === CANARY) continue;
         let e = b;
-        while (e < snap.length && now[e] !== snap[e]) e++;
-        out.push({ seq: seq(), kind: 'write', addr: c.iova + BigInt(b), len: e - b, observedBy: 'canary' });
+        while (e < PAGE && page[e] !== CANARY) e++;
+        out.push({ seq: seq(), kind: 'write', addr: (p << PAGE_BITS) + BigInt(b), len: e - b, observedBy: 'canary' });
         b = e;
       }
     }
-    this.shadow = undefined;
     return out;
   }
 
   get canaryArmed(): boolean {
-    return this.shadow !== undefined;
+    return this.canary !== undefined;
   }
 
   /** Records accesses found by the binding (canary changes) for takeAccessLog(). */

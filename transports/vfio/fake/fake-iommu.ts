@@ -60,6 +60,7 @@ export class FakeIommuDomain {
   unmap(iova: bigint, length: bigint): bigint {
     const end = iova + length;
     let done = 0n;
+    this.last = undefined;
     if (this.strictUnmap && this.maps.some((m) => (m.iova < iova && m.iova + m.length > iova) || (m.iova < end && m.iova + m.length > end))) {
       throw sysError('unmap', 'EINVAL', 'the range cuts through a mapping');
     }
@@ -74,6 +75,7 @@ export class FakeIommuDomain {
   unmapAll(): bigint {
     const n = this.maps.reduce((a, m) => a + m.length, 0n);
     this.maps = [];
+    this.last = undefined;
     return n;
   }
 
@@ -81,8 +83,13 @@ export class FakeIommuDomain {
     return this.maps.reduce((a, m) => a + m.length, 0n);
   }
 
+  /** The mapping of the last device access: accesses are local, so it usually serves the next. */
+  private last?: Mapping;
+
   private find(iova: bigint, len: number, write: boolean): Mapping | undefined {
-    const m = this.maps.find((x) => iova >= x.iova && iova + BigInt(len) <= x.iova + x.length);
+    const hit = (x: Mapping) => iova >= x.iova && iova + BigInt(len) <= x.iova + x.length;
+    const m = this.last && hit(this.last) ? this.last : this.maps.find(hit);
+    this.last = m;
     return m && (write ? m.write : m.read) ? m : undefined;
   }
 
