@@ -180,9 +180,10 @@ export class FakeVfio {
   private nextDevid = 1;
 
   constructor(private readonly k: FakeKernel) {
-    k.fs.dev('/dev/vfio/vfio', () => this.openContainer());
+    // The nodes exist once vfio-pci (and with it vfio and iommufd) is loaded.
+    if (k.bus.opts.vfioPci) k.fs.dev('/dev/vfio/vfio', () => this.openContainer());
     k.bus.onVfioBind = (f, bound) => this.onBind(f, bound);
-    if (k.bus.opts.cdev) k.fs.dev('/dev/iommu', () => this.openIommufd());
+    if (k.bus.opts.cdev && k.bus.opts.vfioPci) k.fs.dev('/dev/iommu', () => this.openIommufd());
   }
 
   private newDomain(strict = true): FakeIommuDomain {

@@ -55,7 +55,7 @@ export function runDoctor(sys: Syscalls, opts: DoctorOptions = {}): DoctorCheck[
   if (iommus.length && groups.length) host('IOMMU', 'ok', `${iommus.join(', ')} active, ${groups.length} IOMMU group(s)`);
   else {
     const vendorArg = /intel_iommu=on|amd_iommu=on/.test(cmdline) ? '' : ' Add intel_iommu=on (Intel) or amd_iommu=on (AMD) to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub, and reboot.';
-    host('IOMMU', 'block', `no IOMMU is active (/sys/class/iommu is empty); kernel command line: ${cmdline || '(unreadable)'}`, `Enable VT-d / AMD-Vi (IOMMU) in the firmware setup.${vendorArg}`);
+    host('IOMMU', 'block', `no IOMMU is active (/sys/class/iommu is empty); kernel command line: ${cmdline.length > 160 ? cmdline.slice(0, 160) + " ..." : cmdline || "(unreadable)"}`, `Enable VT-d / AMD-Vi (IOMMU) in the firmware setup.${vendorArg}`);
   }
   if (sys.exists('/sys/module/vfio/parameters/enable_unsafe_noiommu_mode') && /^[Y1]/.test((read(sys, '/sys/module/vfio/parameters/enable_unsafe_noiommu_mode') ?? '').trim())) {
     host('noiommu mode', 'warn', 'vfio is in unsafe noiommu mode; the suite refuses to run without an IOMMU', 'echo N > /sys/module/vfio/parameters/enable_unsafe_noiommu_mode (and remove vfio.enable_unsafe_noiommu_mode=1 from the kernel command line)');

@@ -7,10 +7,11 @@ const SIGNUM: Record<(typeof SIGNALS)[number], number> = { SIGINT: 2, SIGTERM: 1
  * SIGHUP. A signal the process handles elsewhere (the run command aborts the run on SIGINT and still
  * writes its report) is left to that handler: its finally restores, and the exit hook covers the rest.
  * A signal nobody handles restores at once and ends the process with 128 + the signal number.
- * `undo` must be synchronous (sysfs stores are) and idempotent. Returns the function that removes
- * the guard after a normal restore.
+ * `undo` must be synchronous (sysfs stores are) and idempotent. Returns the function that restores (if
+ * not done yet) and removes the guard. `signals` narrows the signals handled here, for a caller whose
+ * signals someone else already handles (the transport registry handles SIGINT and SIGTERM).
  */
-export function guardExitPaths(undo: () => void): () => void {
+export function guardExitPaths(undo: () => void, signals: readonly (typeof SIGNALS)[number][] = SIGNALS): () => void {
   let done = false;
   const once = () => {
     if (done) return;
@@ -19,7 +20,7 @@ export function guardExitPaths(undo: () => void): () => void {
   };
   const onExit = () => once();
   const handlers = new Map<string, () => void>();
-  for (const sig of SIGNALS) {
+  for (const sig of signals) {
     const h = () => {
       if (process.listenerCount(sig) > 1) return;
       once();
