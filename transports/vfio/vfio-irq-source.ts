@@ -65,6 +65,8 @@ export class VfioIrqSource implements IrqSource {
     const fds = [...this.fds.map((f) => ({ fd: f.fd, events: POLLIN })), { fd: this.wakeFd, events: POLLIN }];
     const wake = () => this.sys.write(this.wakeFd, this.one);
     if (signal?.aborted) return false;
+    // A wake left over from an earlier wait (its timer fired as its poll returned) must not end this one.
+    this.drain(this.wakeFd);
     signal?.addEventListener('abort', wake, { once: true });
     // A deadline of our own as well: poll's timeout is kept, but the event loop decides.
     const timer = setTimeout(wake, timeoutMs);
