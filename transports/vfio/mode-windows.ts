@@ -1,7 +1,9 @@
 import { execViaFrame } from '../../protocol/admin-exec.ts';
 import { decodeAdminCmd, decodeAdminCmdResult } from '../../protocol/admin-frame.ts';
 import type { AdminCommandRequest, AdminCommandResponse, AdminExecOptions, AdminFrame, AdminFrameCompletion, AdminTransport, DeviceIdentity, OwnerPort } from '../../protocol/admin-transport.ts';
+import type { DeviceTiming } from '../../protocol/host-binding.ts';
 import type { MemberPort } from '../../protocol/member-port.ts';
+import type { SriovControl } from '../../protocol/sriov-control.ts';
 import { DeviceMode } from '../../protocol/commands.ts';
 import { GroupType, Status } from '../../protocol/status.ts';
 import type { WireOptions } from '../../protocol/wire-options.ts';
@@ -37,6 +39,28 @@ export class ModeWindowTransport implements AdminTransport {
 
   get capabilities() {
     return this.inner.capabilities;
+  }
+
+  /** The card's declared timing, as the inner transport has it. */
+  get timing(): DeviceTiming {
+    return (this.inner as unknown as { timing: DeviceTiming }).timing;
+  }
+
+  /** SR-IOV control of the owner; members made anew are Active, with their memory mapped. */
+  sriov(): SriovControl {
+    const inner = (this.inner as unknown as { sriov?(): SriovControl }).sriov?.();
+    if (!inner) throw new Error(`the ${this.name} transport has no SR-IOV control`);
+    return {
+      state: () => inner.state(),
+      setNumVfs: async (n) => {
+        try {
+          await inner.setNumVfs(n);
+        } finally {
+          this.closed.clear();
+          this.windows.openAllWindows();
+        }
+      },
+    };
   }
 
   /** The member and mode of a DEV_MODE_SET for an SR-IOV group member, or undefined for anything else. */
