@@ -9,7 +9,7 @@ import type { VfioDevice } from './vfio-device.ts';
  * loop, with one more eventfd that a deadline or an abort writes to wake the poll at once.
  */
 export class VfioIrqSource implements IrqSource {
-  readonly delivery = 'events' as const;
+  readonly delivery: 'events' | 'none';
   readonly pollMs = 0;
   private readonly fds: { fd: number; vector: number | 'intx' }[] = [];
   private readonly wakeFd: number;
@@ -29,11 +29,15 @@ export class VfioIrqSource implements IrqSource {
       this.index = U.VfioPciIrq.MSIX;
       for (let v = 0; v < msix.count; v++) this.fds.push({ fd: sys.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), vector: v });
       dev.setIrqs({ flags: U.IRQ_SET_DATA_EVENTFD | U.IRQ_SET_ACTION_TRIGGER, index: U.VfioPciIrq.MSIX, start: 0, count: msix.count, fds: this.fds.map((f) => f.fd) });
-    } else {
+    } else if (dev.irqInfo(U.VfioPciIrq.INTX).count > 0) {
       this.index = U.VfioPciIrq.INTX;
       this.fds.push({ fd: sys.eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), vector: 'intx' });
       dev.setIrqs({ flags: U.IRQ_SET_DATA_EVENTFD | U.IRQ_SET_ACTION_TRIGGER, index: U.VfioPciIrq.INTX, start: 0, count: 1, fds: [this.fds[0].fd] });
+    } else {
+      // A VF without MSI-X has no interrupt at all (VFs have no INTx): nothing to observe.
+      this.index = -1;
     }
+    this.delivery = this.fds.length ? 'events' : 'none';
   }
 
   /** Reads one eventfd's counter (the number of messages since the last read), 0 when none. */
@@ -61,7 +65,7 @@ export class VfioIrqSource implements IrqSource {
   }
 
   async wait(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    if (this.closed) return false;
+    if (this.closed || !this.fds.length) return false;
     const fds = [...this.fds.map((f) => ({ fd: f.fd, events: POLLIN })), { fd: this.wakeFd, events: POLLIN }];
     const wake = () => this.sys.write(this.wakeFd, this.one);
     if (signal?.aborted) return false;
@@ -84,7 +88,7 @@ export class VfioIrqSource implements IrqSource {
     if (this.closed) return;
     this.closed = true;
     try {
-      this.dev.setIrqs({ flags: U.IRQ_SET_DATA_NONE | U.IRQ_SET_ACTION_TRIGGER, index: this.index, start: 0, count: 0 });
+      if (this.index >= 0) this.dev.setIrqs({ flags: U.IRQ_SET_DATA_NONE | U.IRQ_SET_ACTION_TRIGGER, index: this.index, start: 0, count: 0 });
     } finally {
       for (const f of this.fds) this.sys.close(f.fd);
       this.sys.close(this.wakeFd);
