@@ -426,7 +426,8 @@ export class FakeVfio {
             const i = U.irqInfo.index(b);
             if (i >= U.VfioPciIrq.NUM) throw sysError('VFIO_DEVICE_GET_IRQ_INFO', 'EINVAL');
             const table: Record<number, [number, number]> = {
-              [U.VfioPciIrq.INTX]: [U.IRQ_INFO_EVENTFD | U.IRQ_INFO_MASKABLE | U.IRQ_INFO_AUTOMASKED, 1],
+              // VFs have no INTx (PCIe SR-IOV): vfio-pci reports a count of 0 for them.
+              [U.VfioPciIrq.INTX]: [U.IRQ_INFO_EVENTFD | U.IRQ_INFO_MASKABLE | U.IRQ_INFO_AUTOMASKED, d.fn.physfn ? 0 : 1],
               [U.VfioPciIrq.MSI]: [U.IRQ_INFO_EVENTFD | U.IRQ_INFO_NORESIZE, 0],
               [U.VfioPciIrq.MSIX]: [U.IRQ_INFO_EVENTFD | U.IRQ_INFO_NORESIZE, d.msixCount],
               [U.VfioPciIrq.ERR]: [U.IRQ_INFO_EVENTFD, 1],
