@@ -249,6 +249,7 @@ describe('IOMMU fault lines', () => {
     expect(parseFaultLine('DMAR: [DMA Read] Request device [3b:00.2] fault addr 100000000 [fault reason 06] PTE Read access is not set')).toMatchObject({ rid: '3b:00.2', kind: 'read', addr: 0x100000000n });
     expect(parseFaultLine('iommu ivhd0: AMD-Vi: Event logged [IO_PAGE_FAULT device=0000:3b:00.1 domain=0x0012 address=0x100001000 flags=0x0020]')).toMatchObject({ rid: '3b:00.1', kind: 'write', addr: 0x100001000n });
     expect(parseFaultLine('AMD-Vi: Event logged [IO_PAGE_FAULT device=3b:00.1 domain=0x0012 address=0x100001000 flags=0x0000]')).toMatchObject({ kind: 'read' });
+    expect(parseFaultLine('vfio-pci 0000:3b:00.2: AMD-Vi: Event logged [IO_PAGE_FAULT domain=0x0012 address=0x100001000 flags=0x0020]')).toMatchObject({ rid: '3b:00.2', kind: 'write' });
     expect(parseFaultLine('virtio_blk virtio1: [vda] 1048576 512-byte logical blocks')).toBeUndefined();
   });
 });

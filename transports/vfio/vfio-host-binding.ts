@@ -126,6 +126,9 @@ export class VfioHostBinding implements HostBinding {
     }
     const dma = this.dmaOf(memberId, bdf);
     dma.attach(iommu);
+    // AER counts from here on are this run's.
+    const aer = /TOTAL_ERR_NONFATAL\s+(\d+)/.exec(this.pci.attr(bdf, 'aer_dev_nonfatal') ?? '')?.[1];
+    if (aer !== undefined) this.aerSeen.set(bdf, Number(aer));
     const irq = new VfioIrqSource(this.sys, dev, this.nextSeq);
     const stimuli = this.opts.modelStimuli?.(memberId) ?? hookStimuli(this.opts.hooks, this.opts.pf, bdf, memberId);
     const binding: VfBinding = {
@@ -139,20 +142,20 @@ export class VfioHostBinding implements HostBinding {
     return binding;
   }
 
-  /** Device accesses of a VF the host saw: IOMMU faults in the kernel log, else AER status counts. */
+  /**
+   * Device accesses of a VF the host saw: IOMMU faults the kernel logged for it, and non-fatal errors
+   * in its AER counters that no logged fault accounts for (an IOMMU whose fault lines this tool does not
+   * parse, or a kernel log it cannot read: the address is then unknown).
+   */
   private observed(bdf: string): ObservedAccess[] {
     const out: ObservedAccess[] = [];
-    if (this.faults.available) {
-      for (const f of this.faults.take(bdf)) out.push({ seq: this.nextSeq(), kind: f.kind === 'write' ? 'write' : 'read', addr: f.addr, len: 0, observedBy: 'iommu-fault' });
-    } else {
-      const total = /TOTAL_ERR_NONFATAL\s+(\d+)/.exec(this.pci.attr(bdf, 'aer_dev_nonfatal') ?? '')?.[1];
-      if (total !== undefined) {
-        const n = Number(total);
-        const was = this.aerSeen.get(bdf) ?? n;
-        // A non-fatal error since the last look: a request the IOMMU refused (the address is not known).
-        for (let i = was; i < n; i++) out.push({ seq: this.nextSeq(), kind: 'read', addr: 0n, len: 0, observedBy: 'aer' });
-        this.aerSeen.set(bdf, n);
-      }
+    for (const f of this.faults.take(bdf)) out.push({ seq: this.nextSeq(), kind: f.kind === 'write' ? 'write' : 'read', addr: f.addr, len: 0, observedBy: 'iommu-fault' });
+    const total = /TOTAL_ERR_NONFATAL\s+(\d+)/.exec(this.pci.attr(bdf, 'aer_dev_nonfatal') ?? '')?.[1];
+    if (total !== undefined) {
+      const n = Number(total);
+      const was = this.aerSeen.get(bdf) ?? n;
+      this.aerSeen.set(bdf, n);
+      if (!out.length) for (let i = was; i < n; i++) out.push({ seq: this.nextSeq(), kind: 'read', addr: 0n, len: 0, observedBy: 'aer' });
     }
     return out;
   }

@@ -11,12 +11,14 @@ export interface LoggedFault {
 
 const DMAR = /DMAR: \[DMA (Read|Write)[^\]]*\] Request device \[([0-9a-f]{2}:[0-9a-f]{2}\.[0-7])\] fault addr (?:0x)?([0-9a-f]+)/i;
 const AMD_VI = /IO_PAGE_FAULT device=(?:[0-9a-f]{4}:)?([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) domain=0x[0-9a-f]+ address=0x([0-9a-f]+) flags=0x([0-9a-f]+)/i;
+/** Newer kernels name the device in the dev_printk prefix: "vfio-pci 0000:3b:00.1: AMD-Vi: Event logged [IO_PAGE_FAULT domain=... address=... flags=...]". */
+const AMD_VI_DEV = /(?:[0-9a-f]{4}:)?([0-9a-f]{2}:[0-9a-f]{2}\.[0-7]): AMD-Vi: Event logged \[IO_PAGE_FAULT domain=0x[0-9a-f]+ address=0x([0-9a-f]+) flags=0x([0-9a-f]+)/i;
 
 /** Parses an IOMMU fault line of the Intel (DMAR) or AMD (AMD-Vi IO_PAGE_FAULT) driver; undefined otherwise. */
 export function parseFaultLine(line: string): LoggedFault | undefined {
   let m = DMAR.exec(line);
   if (m) return { rid: m[2].toLowerCase(), kind: m[1].toLowerCase() === 'write' ? 'write' : 'read', addr: BigInt('0x' + m[3]), line };
-  m = AMD_VI.exec(line);
+  m = AMD_VI.exec(line) ?? AMD_VI_DEV.exec(line);
   // AMD-Vi flags bit 5 (0x20) is RW: set for a write.
   if (m) return { rid: m[1].toLowerCase(), kind: parseInt(m[3], 16) & 0x20 ? 'write' : 'read', addr: BigInt('0x' + m[2]), line };
   return undefined;
