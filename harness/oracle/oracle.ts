@@ -272,9 +272,7 @@ export class Oracle {
             observed: `${e.accesses.length} access(es), first a ${a.len}-byte ${a.kind} at 0x${a.addr.toString(16)}`,
           });
         }
-        // Writes known only from reaped completions (no DMA log) may have happened before an earlier
-        // READ returned their record, or before START: a record is allowed, not required.
-        for (const a of e.accesses) if (a.kind === 'write') (e.exact ? x.rec.deviceWrite(a.addr, a.len) : x.rec.mayWrite(a.addr, a.len));
+        for (const a of e.accesses) if (a.kind === 'write') x.rec.deviceWrite(a.addr, a.len);
         break;
       }
       case 'MAY_WRITE':
