@@ -71,6 +71,14 @@ export class VfioDevice {
     if (n !== data.length) throw new SysError('pwrite', 'EIO', 5, `${n} of ${data.length} bytes`);
   }
 
+  /** A write the kernel may take long over (an FLR or a power-state change inside a config write), off the event loop. */
+  async writeBlocking(index: number, off: number, data: Uint8Array): Promise<void> {
+    const r = this.region(index);
+    if (off < 0 || BigInt(off + data.length) > r.size) throw new RangeError(`${this.bdf}: region ${index} access at 0x${off.toString(16)}+${data.length} is outside its ${r.size} bytes`);
+    const n = await this.sys.pwriteBlocking(this.fd, data, Number(r.offset) + off);
+    if (n !== data.length) throw new SysError('pwrite', 'EIO', 5, `${n} of ${data.length} bytes`);
+  }
+
   /** Installs a known VF token on a PF (VFIO_DEVICE_FEATURE PCI_VF_TOKEN, SET). */
   setVfToken(uuid: string): void {
     this.sys.ioctl(this.fd, U.VfioIoctl.DEVICE_FEATURE, U.vfTokenFeature(uuid));

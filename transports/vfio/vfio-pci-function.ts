@@ -1,5 +1,6 @@
 import type { BarWidth, ConfigWidth, PciBarInfo, PciFunction } from '../../protocol/pci-function.ts';
-import { PCI_BAR_IO, PCI_BAR_MEM_PREFETCH, PCI_BAR_MEM_TYPE_64, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PciCfg } from '../../protocol/pci.ts';
+import { findCapability } from '../../protocol/pci-capabilities.ts';
+import { PCI_BAR_IO, PCI_BAR_MEM_PREFETCH, PCI_BAR_MEM_TYPE_64, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_EXP_DEVCTL, PciCapId, PciCfg, PM_CTRL } from '../../protocol/pci.ts';
 import { TransportTimeoutError } from '../../protocol/transport-errors.ts';
 import { SysError } from './sys/syscalls.ts';
 import { VfioPciRegion } from './uapi/vfio-uapi.ts';
@@ -34,6 +35,13 @@ export class VfioPciFunction implements PciFunction {
   readonly bars: PciBarInfo[] = [];
   /** Whether 8-byte BAR accesses go through as one (kernels with 64-bit MMIO accessors, 2024+). */
   private wide = true;
+  /**
+   * Config registers whose writes vfio-pci may turn into a long operation inside the write: PCIe Device
+   * Control (Initiate FLR: pci_try_reset_function) and PMCSR (a power-state change and its delays).
+   */
+  private slow?: Promise<Set<number>>;
+  /** The last such write in flight: every later access of this function is ordered after it (posted-write rule). */
+  private inflight: Promise<void> = Promise.resolve();
 
   constructor(
     readonly device: VfioDevice,
@@ -59,28 +67,51 @@ export class VfioPciFunction implements PciFunction {
     if (offset % width) throw new RangeError(`${this.address}: ${what} at 0x${offset.toString(16)} is not ${width}-byte aligned`);
   }
 
+  private slowRegisters(): Promise<Set<number>> {
+    this.slow ??= (async () => {
+      const read = (o: number, w: 1 | 2 | 4) => Promise.resolve(le(this.device.read(VfioPciRegion.CONFIG, o, w)));
+      const out = new Set<number>();
+      const exp = await findCapability(read, PciCapId.EXP);
+      const pm = await findCapability(read, PciCapId.PM);
+      if (exp !== undefined) out.add(exp + PCI_EXP_DEVCTL);
+      if (pm !== undefined) out.add(pm + PM_CTRL);
+      return out;
+    })();
+    return this.slow;
+  }
+
   async configRead(offset: number, width: ConfigWidth): Promise<number> {
     this.checkAligned(offset, width, 'config read');
+    await this.inflight;
     return le(this.device.read(VfioPciRegion.CONFIG, offset, width));
   }
 
   async configWrite(offset: number, width: ConfigWidth, value: number): Promise<void> {
     this.checkAligned(offset, width, 'config write');
+    await this.inflight;
+    if ((await this.slowRegisters()).has(offset)) {
+      const op = this.device.writeBlocking(VfioPciRegion.CONFIG, offset, bytesOf(value, width));
+      this.inflight = op.catch(() => undefined);
+      return op;
+    }
     this.device.write(VfioPciRegion.CONFIG, offset, bytesOf(value, width));
   }
 
   async barRead(bar: number, offset: number, width: BarWidth): Promise<number> {
     this.checkAligned(offset, width, `BAR${bar} read`);
+    await this.inflight;
     return le(this.device.read(bar, offset, width));
   }
 
   async barWrite(bar: number, offset: number, width: BarWidth, value: number): Promise<void> {
     this.checkAligned(offset, width, `BAR${bar} write`);
+    await this.inflight;
     this.device.write(bar, offset, bytesOf(value, width));
   }
 
   async barRead64(bar: number, offset: number): Promise<bigint> {
     this.checkAligned(offset, 8, `BAR${bar} read`);
+    await this.inflight;
     if (this.wide) {
       try {
         const b = this.device.read(bar, offset, 8);
@@ -97,6 +128,7 @@ export class VfioPciFunction implements PciFunction {
 
   async barWrite64(bar: number, offset: number, value: bigint): Promise<void> {
     this.checkAligned(offset, 8, `BAR${bar} write`);
+    await this.inflight;
     if (this.wide) {
       const b = new Uint8Array(8);
       new DataView(b.buffer).setBigUint64(0, BigInt.asUintN(64, value), true);
@@ -114,6 +146,7 @@ export class VfioPciFunction implements PciFunction {
 
   /** VFIO_DEVICE_RESET off the event loop, then config reads until the function answers (PCIe: not all ones). */
   async reset(): Promise<void> {
+    await this.inflight;
     await this.device.reset();
     const deadline = Date.now() + this.resetMs;
     for (;;) {

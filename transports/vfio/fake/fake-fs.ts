@@ -4,7 +4,8 @@ import { sysError } from '../sys/syscalls.ts';
 export interface FakeFile {
   ioctl?(request: number, arg: Uint8Array | number | undefined): number | Promise<number>;
   pread?(buf: Uint8Array, offset: number): number;
-  pwrite?(buf: Uint8Array, offset: number): number;
+  /** A promise where the kernel would block (an FLR inside a config write). */
+  pwrite?(buf: Uint8Array, offset: number): number | Promise<number>;
   read?(buf: Uint8Array): number;
   write?(buf: Uint8Array): number;
   /** POLLIN when there is something to read. */

@@ -230,7 +230,15 @@ export class FakeHost implements Syscalls, FakeKernel {
   pwrite(fd: number, buf: Uint8Array, offset: number): number {
     const f = this.file(fd, 'pwrite');
     if (!f.pwrite) throw sysError('pwrite', 'EINVAL');
-    return f.pwrite(buf, offset);
+    const r = f.pwrite(buf, offset);
+    if (typeof r !== 'number') throw sysError('pwrite', 'EINVAL', 'this write blocks in the kernel: use pwriteBlocking');
+    return r;
+  }
+
+  async pwriteBlocking(fd: number, buf: Uint8Array, offset: number): Promise<number> {
+    const f = this.file(fd, 'pwrite');
+    if (!f.pwrite) throw sysError('pwrite', 'EINVAL');
+    return await f.pwrite(buf, offset);
   }
 
   read(fd: number, buf: Uint8Array): number {

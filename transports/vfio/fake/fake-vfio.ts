@@ -99,8 +99,6 @@ class DeviceState implements FakeBus {
   /** VFs do not implement Command.Memory; vfio-pci emulates it (and never gates BAR access on it). */
   cmdMemoryVirtual = 0;
   expCap?: number;
-  /** An FLR the user started through PCIe Device Control, which vfio-pci turns into its own reset. */
-  flrRunning?: Promise<void>;
 
   constructor(
     readonly fn: FakeFunction,
@@ -459,7 +457,8 @@ export class FakeVfio {
       },
       pread: (buf, offset) => {
         const { index, off } = regionOf(offset);
-        return this.access(d, index, off, buf, false, regionSize(index));
+        // Reads never block here (only config writes that reset the function do).
+        return this.access(d, index, off, buf, false, regionSize(index)) as number;
       },
       pwrite: (buf, offset) => {
         const { index, off } = regionOf(offset);
@@ -530,12 +529,13 @@ export class FakeVfio {
   }
 
   /** pread/pwrite of a region: config with vfio-pci's virtualization, BARs at exact width. */
-  private access(d: DeviceState, index: number, off: number, buf: Uint8Array, write: boolean, size: bigint): number {
+  private access(d: DeviceState, index: number, off: number, buf: Uint8Array, write: boolean, size: bigint): number | Promise<number> {
     const len = buf.length;
     if (BigInt(off + len) > size) throw sysError(write ? 'pwrite' : 'pread', 'EINVAL', 'beyond the region');
     const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     const ep = d.ep;
     if (index === U.VfioPciRegion.CONFIG) {
+      let blocking: Promise<void> | undefined;
       // The kernel splits a transfer into naturally aligned config cycles.
       for (let o = 0; o < len; ) {
         const at = off + o;
@@ -548,10 +548,10 @@ export class FakeVfio {
           else if (at >= 0x100 && !WRITABLE_ECAPS.has(kernelExtCapAt(ep, at) ?? -1)) {
             // vfio-pci: no write permission for this extended capability; the write is dropped.
           } else if (d.expCap !== undefined && at === d.expCap + PCI_EXP_DEVCTL && w === 2 && val & PCI_EXP_DEVCTL_BCR_FLR) {
-            // vfio-pci turns Initiate FLR into pci_try_reset_function: save the state, FLR, restore it
-            // (the device reads all ones meanwhile, and the user waits for it to answer).
+            // vfio-pci turns Initiate FLR into pci_try_reset_function (save the state, FLR, restore it)
+            // inside the write: it returns when the function is back.
             ep.configWrite(at, w, val & ~PCI_EXP_DEVCTL_BCR_FLR);
-            d.flrRunning ??= this.hostReset(d).finally(() => (d.flrRunning = undefined));
+            blocking = this.hostReset(d);
           } else {
             if (vfCommand) d.cmdMemoryVirtual = val & PCI_COMMAND_MEMORY;
             ep.configWrite(at, w, val);
@@ -566,7 +566,7 @@ export class FakeVfio {
         }
         o += w;
       }
-      return len;
+      return blocking ? blocking.then(() => len) : len;
     }
     if (index > U.VfioPciRegion.BAR5 || size === 0n) throw sysError('region access', 'EINVAL');
     if (d.fn.physfn === undefined && !(ep.configRead(PciCfg.COMMAND, 2) & PCI_COMMAND_MEMORY)) throw sysError(write ? 'pwrite' : 'pread', 'EIO', 'memory decode is disabled');

@@ -155,6 +155,11 @@ export class LinuxSyscalls implements Syscalls {
     }
   }
 
+  pwriteBlocking(fd: number, buf: Uint8Array, offset: number): Promise<number> {
+    // fs.write runs on libuv's thread pool.
+    return new Promise((resolve, reject) => fs.write(fd, buf, 0, buf.length, offset, (e, n) => (e ? reject(fromNode('pwrite', e)) : resolve(n))));
+  }
+
   read(fd: number, buf: Uint8Array): number {
     try {
       return fs.readSync(fd, buf, 0, buf.length, null);

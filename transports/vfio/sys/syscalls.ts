@@ -97,6 +97,11 @@ export interface Syscalls {
   ioctlBlocking(fd: number, request: number, arg?: Uint8Array | number): Promise<number>;
   pread(fd: number, buf: Uint8Array, offset: number): number;
   pwrite(fd: number, buf: Uint8Array, offset: number): number;
+  /**
+   * A pwrite the kernel may take long over (vfio-pci performs an FLR or a power-state change inside a
+   * config write to PCIe Device Control or PMCSR): off the event loop.
+   */
+  pwriteBlocking(fd: number, buf: Uint8Array, offset: number): Promise<number>;
   read(fd: number, buf: Uint8Array): number;
   write(fd: number, buf: Uint8Array): number;
 
