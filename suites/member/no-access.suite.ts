@@ -89,7 +89,9 @@ conformanceTest(
     title: 'MODE_SET Stop sent while the member works through requests completes only after its memory accesses: none follows the completion',
     requirements: ['member.mode-set-completes-after-transactions'],
     commandSets: ['context'],
-    needs: ['member-port', 'dma-window-observation'],
+    // The exact log: with window-level observation a write just after the completion, before the host
+    // revokes the member's memory, is not seen, so such a PASS would prove less than it says.
+    needs: ['member-port', 'dma-observation'],
   },
   async (t) => {
     const req = 'member.mode-set-completes-after-transactions';

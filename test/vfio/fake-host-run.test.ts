@@ -62,7 +62,7 @@ describe('vmcts run --fake-host: the simulator\'s verdicts through the vfio code
 describe('vmcts run --fake-host --mutant: the no-access and no-notification bugs are caught on a card', () => {
   const cases: [mutant: string, test: string, requirement: string, observation: string][] = [
     ['member-works-outside-active', 'member.no-dma-in-stop', 'member.no-pci-transaction-outside-active', 'dma: iommu-fault'],
-    ['member-dma-after-mode-set', 'member.mode-set-after-outstanding-dma', 'member.mode-set-completes-after-transactions', 'dma: iommu-fault'],
+    ['member-freeze-reads-ring-on-doorbell', 'member.no-dma-in-freeze', 'member.no-vq-memory-access-outside-active', 'dma: iommu-fault'],
     ['member-interrupt-on-stop-doorbell', 'member.no-used-buffer-notification-in-stop', 'member.no-used-buffer-notification-outside-active', 'interrupts: events'],
     ['member-config-change-in-freeze', 'member.no-config-change-notification-outside-active', 'member.no-config-change-notification-outside-active', 'interrupts: events'],
   ];

@@ -149,7 +149,8 @@ export class VfioHostBinding implements HostBinding {
    */
   private observed(bdf: string): ObservedAccess[] {
     const out: ObservedAccess[] = [];
-    for (const f of this.faults.take(bdf)) out.push({ seq: this.nextSeq(), kind: f.kind === 'write' ? 'write' : 'read', addr: f.addr, len: 0, observedBy: 'iommu-fault' });
+    // A fault names the address it stopped: at least that byte was accessed.
+    for (const f of this.faults.take(bdf)) out.push({ seq: this.nextSeq(), kind: f.kind === 'write' ? 'write' : 'read', addr: f.addr, len: 1, observedBy: 'iommu-fault' });
     const total = /TOTAL_ERR_NONFATAL\s+(\d+)/.exec(this.pci.attr(bdf, 'aer_dev_nonfatal') ?? '')?.[1];
     if (total !== undefined) {
       const n = Number(total);
