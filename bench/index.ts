@@ -3,6 +3,7 @@
  * own module; this registry runs them in order. Later work adds its benchmarks to BENCHMARKS.
  */
 import { adminThroughput } from './admin-throughput.ts';
+import { adminThroughputPci } from './admin-throughput-pci.ts';
 import { contextCodec } from './context-codec.ts';
 import type { Benchmark, BenchFigure, BenchOptions } from './figure.ts';
 import { fuzzThroughput } from './fuzz-throughput.ts';
@@ -12,7 +13,7 @@ import { mutationScoreBench } from './mutation-score.ts';
 
 export type { Benchmark, BenchFigure, BenchOptions } from './figure.ts';
 
-export const BENCHMARKS: readonly Benchmark[] = [fullRun, adminThroughput, contextCodec, maxQueues, mutationScoreBench, fuzzThroughput];
+export const BENCHMARKS: readonly Benchmark[] = [fullRun, adminThroughput, adminThroughputPci, contextCodec, maxQueues, mutationScoreBench, fuzzThroughput];
 
 export interface RunBenchmarksOptions extends BenchOptions {
   /** Benchmark ids to run (default: all). */

@@ -7,10 +7,11 @@ import type { AdminTransport } from '../protocol/admin-transport.ts';
 import { ConfigError } from '../protocol/errors.ts';
 import type { ConfigOf, TransportContext, TransportRegistration } from './registration.ts';
 import { SIMULATOR } from './simulator/index.ts';
+import { SIMULATOR_PCI } from './simulator-pci/transport.ts';
 import { VFIO } from './vfio/index.ts';
 import { VFIO_USER } from './vfio-user/index.ts';
 
-export const TRANSPORTS = [SIMULATOR, VFIO, VFIO_USER] as const;
+export const TRANSPORTS = [SIMULATOR, SIMULATOR_PCI, VFIO, VFIO_USER] as const;
 
 /** The `transport` section of a config: one of the registered kinds with its options. */
 export type TransportConfig = ConfigOf<(typeof TRANSPORTS)[number]>;

@@ -46,7 +46,7 @@ export async function resolvePlan(flags: RunFlags, argv: string[]): Promise<{ pl
     if (config.transport.kind !== flags.transport) config.transport = { kind: flags.transport } as ConformanceConfig['transport'];
   }
   if (flags.mutant) {
-    if (config.transport.kind !== 'simulator') config.transport = { kind: 'simulator' };
+    if (config.transport.kind !== 'simulator' && config.transport.kind !== 'simulator-pci') config.transport = { kind: 'simulator' };
     config.transport = { ...config.transport, mutant: flags.mutant };
   }
   if (flags.profile) config.profile = flags.profile;

@@ -31,6 +31,8 @@ export interface MatrixOptions {
   commandMs?: number;
   testMs?: number;
   seed?: number;
+  /** The transport the mutant device is reached through (default the simulator). */
+  transport?: 'simulator' | 'simulator-pci';
   onResult?: (r: MutantResult) => void;
 }
 
@@ -55,14 +57,14 @@ function planFor(mutant: string, o: MatrixOptions): RunPlan {
   const profile = loadProfile(DEFAULT_PROFILE);
   return {
     tool: toolInfo(),
-    config: { transport: { kind: 'simulator', mutant } },
+    config: { transport: { kind: o.transport ?? 'simulator', mutant } },
     profile: { id: profile.id, settings: profile.settings },
     requirements: loadCatalog().requirements.map((r) => r.id),
     tests: [],
     seed: o.seed ?? 1,
     timeouts: { commandMs: o.commandMs ?? 300, testMs: o.testMs ?? 10_000, runMs: 600_000 },
     outDir: '/dev/null',
-    replayBase: `vmcts run --mutant ${mutant} --seed ${o.seed ?? 1}`,
+    replayBase: `vmcts run${o.transport ? ` --transport ${o.transport}` : ''} --mutant ${mutant} --seed ${o.seed ?? 1}`,
   };
 }
 

@@ -23,7 +23,7 @@ describe('config validation', () => {
   });
 
   it('names the key, the value and what is allowed', () => {
-    expect(message(() => validateConfig({ transport: { kind: 'vfioo' } }, 'c.ts'))).toMatch(/transport\.kind: "vfioo" is not allowed; allowed: "simulator", "vfio", "vfio-user"/);
+    expect(message(() => validateConfig({ transport: { kind: 'vfioo' } }, 'c.ts'))).toMatch(/transport\.kind: "vfioo" is not allowed; allowed: "simulator", "simulator-pci", "vfio", "vfio-user"/);
     expect(message(() => validateConfig({ transport: { kind: 'simulator' }, levle: ['MUST'] }, 'c.ts'))).toMatch(/levle: unknown key; allowed here: transport, profile/);
     expect(message(() => validateConfig({ transport: { kind: 'simulator' }, levels: ['MUSTY'] }, 'c.ts'))).toMatch(/levels\[0\]: "MUSTY" is not allowed; allowed: "MUST"/);
     expect(message(() => validateConfig({ transport: { kind: 'vfio' } }, 'c.ts'))).toMatch(/transport\.pf: missing; it is required/);

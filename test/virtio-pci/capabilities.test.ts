@@ -71,12 +71,17 @@ describe('virtio-pci capability discovery', () => {
       .virtio(0x40, { cfgType: PciCapType.COMMON_CFG, offset: 0, length: 64 })
       .virtio(0x50, { cfgType: PciCapType.NOTIFY_CFG, offset: 0x1000, length: 0x100 })
       .virtio(0x64, { cfgType: PciCapType.ISR_CFG, offset: 0x2000, length: 1 });
-    await expect(discoverLayout(f)).rejects.toThrow(/VIRTIO_PCI_CAP_NOTIFY_CFG.*shorter than 20/);
+    await expect(discoverLayout(f)).rejects.toThrow(/VIRTIO_PCI_CAP_NOTIFY_CFG.*cap_len 16 is shorter than the 20 bytes/);
   });
 
   it('refuses a capability list that loops, with one message', async () => {
     const f = sound();
     f.bytes[0x64 + 1] = 0x40;
     await expect(discoverLayout(f)).rejects.toThrow(/capability list is broken: .*loops/);
+  });
+
+  it('refuses a virtio capability that runs past the standard configuration space', async () => {
+    const f = sound().virtio(0xf4, { cfgType: PciCapType.NOTIFY_CFG, offset: 0x1000, length: 0x100, extra: 4 });
+    await expect(discoverLayout(f)).rejects.toThrow(/at 0xf4 needs 20 bytes and runs past the end of the standard configuration space/);
   });
 });

@@ -40,7 +40,7 @@ describe('driver-side split ring', () => {
     ring.publish(c);
     expect(ring.freeCount).toBe(2);
     devicePushUsed(mem, ring, 0, c.head, 8);
-    expect(ring.reap().map((u) => [u.chain.owner, u.len])).toEqual([['a', 8]]);
+    expect(ring.reap().used.map((u) => [u.chain.owner, u.len])).toEqual([['a', 8]]);
     expect(ring.freeCount).toBe(4);
   });
 
@@ -48,14 +48,16 @@ describe('driver-side split ring', () => {
     const { mem, ring, seg } = setup();
     ring.publish(ring.add([seg(24, false), seg(8, true)], 'X', 'a')!);
     devicePushUsed(mem, ring, 0, 5, 8);
-    expect(() => ring.reap()).toThrow(UsedRingError);
-    expect(() => ring.reap()).toThrow(/never made available/);
+    const { error } = ring.reap();
+    expect(error).toBeInstanceOf(UsedRingError);
+    expect(error?.message).toMatch(/never made available/);
+    expect(ring.reap().error?.message, 'the bad entry is not consumed').toMatch(/never made available/);
   });
 
   it('refuses an id past the queue size', () => {
     const { mem, ring } = setup();
     devicePushUsed(mem, ring, 0, 4096, 0);
-    expect(() => ring.reap()).toThrow(/not a descriptor of this 8-entry queue/);
+    expect(ring.reap().error?.message).toMatch(/not a descriptor of this 8-entry queue/);
   });
 
   it('refuses a used length beyond the chain\'s writable part', () => {
@@ -63,7 +65,18 @@ describe('driver-side split ring', () => {
     const c = ring.add([seg(24, false), seg(8, true)], 'LIST_QUERY', 'a')!;
     ring.publish(c);
     devicePushUsed(mem, ring, 0, c.head, 9);
-    expect(() => ring.reap()).toThrow(/used length 9 for chain \d+ \(LIST_QUERY\) exceeds its 8-byte device-writable part/);
+    expect(ring.reap().error?.message).toMatch(/used length 9 for chain \d+ \(LIST_QUERY\) exceeds its 8-byte device-writable part/);
+  });
+
+  it('returns the good entries before a bad one in the same batch', () => {
+    const { mem, ring, seg } = setup();
+    const c = ring.add([seg(24, false), seg(8, true)], 'LIST_QUERY', 'a')!;
+    ring.publish(c);
+    devicePushUsed(mem, ring, 0, c.head, 8);
+    devicePushUsed(mem, ring, 1, c.head, 8);
+    const r = ring.reap();
+    expect(r.used.map((u) => u.chain.owner)).toEqual(['a']);
+    expect(r.error?.message).toMatch(/a second time/);
   });
 
   it('refuses a chain returned twice', () => {
@@ -71,15 +84,15 @@ describe('driver-side split ring', () => {
     const c = ring.add([seg(24, false), seg(8, true)], 'LIST_USE', 'a')!;
     ring.publish(c);
     devicePushUsed(mem, ring, 0, c.head, 8);
-    ring.reap();
+    expect(ring.reap().used).toHaveLength(1);
     devicePushUsed(mem, ring, 1, c.head, 8);
-    expect(() => ring.reap()).toThrow(/returned chain \d+ \(LIST_USE\) a second time/);
+    expect(ring.reap().error?.message).toMatch(/returned chain \d+ \(LIST_USE\) a second time/);
   });
 
   it('refuses a used index more than a ring ahead', () => {
     const { mem, ring } = setup(4);
     mem.write(ring.used + BigInt(UsedOff.IDX), Uint8Array.of(9, 0));
-    expect(() => ring.reap()).toThrow(/9 entries, more than the 4 the ring holds/);
+    expect(ring.reap().error?.message).toMatch(/9 entries, more than the 4 the ring holds/);
   });
 
   it('keeps a quarantined chain out of use after a late completion, until reset', () => {
@@ -88,11 +101,11 @@ describe('driver-side split ring', () => {
     ring.publish(c);
     ring.quarantine(c);
     devicePushUsed(mem, ring, 0, c.head, 8);
-    expect(ring.reap()[0].chain.lateCompleted).toBe(true);
+    expect(ring.reap().used[0].chain.lateCompleted).toBe(true);
     expect(ring.freeCount).toBe(0);
     expect(ring.add([seg(8, true)], 'Y', 'b')).toBeUndefined();
     devicePushUsed(mem, ring, 1, c.head, 8);
-    expect(() => ring.reap()).toThrow(/a second time/);
+    expect(ring.reap().error?.message).toMatch(/a second time/);
     expect(ring.reset().map((x) => x.owner)).toEqual(['a']);
     expect(ring.freeCount).toBe(2);
   });

@@ -14,8 +14,8 @@ import { DEVICE_CHANGES, type DeviceChange, type DeviceChangeOption } from './de
 export type { SimulatorMemberConfig, SimulatorTransportConfig } from './config.ts';
 export type { Mutant };
 
-/** The named device changes a config asks for, resolved; an unknown name is a ConfigError. */
-async function requestedChanges(config: SimulatorTransportConfig): Promise<DeviceChange[]> {
+/** The named device changes a config asks for, resolved; an unknown name is a ConfigError. simulator-pci shares them. */
+export async function requestedChanges(config: Omit<SimulatorTransportConfig, 'kind'>): Promise<DeviceChange[]> {
   const out: DeviceChange[] = [];
   for (const option of Object.keys(DEVICE_CHANGES) as DeviceChangeOption[]) {
     const name = config[option];

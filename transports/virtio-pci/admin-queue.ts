@@ -12,7 +12,7 @@ import { DmaPool, type DmaBuffer } from './dma-pool.ts';
 import { VirtioPciError } from './errors.ts';
 import { enableMsix, unmaskVector } from './msix.ts';
 import { pollUntil, sleep, yieldToLoop } from './poll.ts';
-import { type ChainSegment, type PostedChain, SplitRing, type UsedChain } from './split-ring.ts';
+import { type ChainSegment, type PostedChain, SplitRing } from './split-ring.ts';
 
 /** Largest ring the driver asks for: commands are sent one or a few at a time, 4 descriptors each. */
 const MAX_RING = 256;
@@ -182,18 +182,9 @@ export class AdminQueue {
     }
   }
 
-  /** Hands every returned chain to its command; a used-ring breach fails every waiting command and the queue. */
+  /** Hands every returned chain to its command; a used-ring breach then fails every waiting command and the queue. */
   private drain(): void {
-    const ring = this.ring!;
-    let used: UsedChain<Waiter>[];
-    try {
-      used = ring.reap();
-    } catch (e) {
-      this.brokenBy = e;
-      for (const w of this.waiters) w.reject(e);
-      this.waiters.clear();
-      return;
-    }
+    const { used, error } = this.ring!.reap();
     for (const u of used) {
       if (u.chain.quarantined) continue; // a late completion: its buffers stay out of use until the reset
       const w = u.chain.owner;
@@ -202,6 +193,11 @@ export class AdminQueue {
       this.pool.release(w.writable);
       this.waiters.delete(w);
       w.resolve({ writable, usedLength: u.len });
+    }
+    if (error) {
+      this.brokenBy = error;
+      for (const w of this.waiters) w.reject(error);
+      this.waiters.clear();
     }
   }
 

@@ -36,7 +36,7 @@ export interface VirtioPciOptions {
   defaultTimeoutMs?: number;
 }
 
-const CAPABILITIES: TransportCapabilities = { memberPort: true, rawFrames: true, recover: true, ownerPci: true };
+const CAPABILITIES: TransportCapabilities = { memberPort: true, rawFrames: true, recover: true, ownerConfig: true, sriovControl: true };
 
 /**
  * The owner driver over any HostBinding: the PF initialized as a modern virtio-pci device with
@@ -116,13 +116,9 @@ export class VirtioPciTransport implements AdminTransport {
     const pci = await pciIds(pf);
     const serial = who.serial ?? (await this.dsn());
     const members: MemberIdentity[] = [];
-    const vfDid = await this.vfDeviceId();
     for (const [id, port] of this.ports) {
       if (!port.isBound) continue;
-      const vf = await this.binding.vf(id);
-      const ids = await pciIds(vf.fn);
-      // A VF's own Vendor and Device ID read 0xFFFF; the PF's vendor and VF Device ID stand for them.
-      members.push({ id, virtioType: port.virtioType, pci: { ...ids, vendorId: pci.vendorId, deviceId: vfDid ?? ids.deviceId }, address: vf.fn.address });
+      members.push({ id, virtioType: port.virtioType, address: (await this.binding.vf(id)).fn.address });
     }
     return {
       transport: this.binding.kind,
@@ -168,30 +164,25 @@ export class VirtioPciTransport implements AdminTransport {
   async refreshMembers(): Promise<void> {
     this.sriovNow = await this.binding.sriov.state();
     const live = new Set(this.memberIds());
-    const did = await this.vfDeviceId();
+    const pfVfDid = await this.vfDeviceId();
     for (const id of live) {
+      const vf = await this.binding.vf(id);
+      // A VF's own Device ID reads 0xFFFF (PCIe SR-IOV); hosts usually show the PF's VF Device ID there.
+      const own = await vf.fn.configRead(PciCfg.DEVICE_ID, 2);
+      const did = own !== 0xffff ? own : pfVfDid;
+      const type = did === undefined ? 0 : virtioTypeOfDeviceId(did);
       let port = this.ports.get(id);
-      if (!port) this.ports.set(id, (port = new VirtioPciMemberPort(id, did === undefined ? 0 : virtioTypeOfDeviceId(did), this.timing)));
-      await port.bind(await this.binding.vf(id));
+      if (!port) this.ports.set(id, (port = new VirtioPciMemberPort(id, this.timing)));
+      await port.bind(vf, type);
     }
     for (const [id, port] of this.ports) if (!live.has(id)) port.unbind();
   }
 
-  /**
-   * The PF's configuration space and common configuration. A config write that touches the SR-IOV
-   * capability's Control or NumVFs register goes to the function as written (where the host allows
-   * it) and the member ports follow the VFs that exist afterwards.
-   */
+  /** The PF's configuration space and common configuration, read only (SR-IOV changes go through sriov()). */
   owner(): OwnerPort {
     const pf = this.binding.pf;
-    const sriovAt = this.layout.extended.get(PCI_EXT_CAP_ID_SRIOV);
-    const touchesSriov = (o: number, w: number) => sriovAt !== undefined && o < sriovAt + SriovReg.NUM_VF + 2 && o + w > sriovAt + SriovReg.CTRL;
     return {
       pciConfigRead: (o, w) => pf.configRead(o, w),
-      pciConfigWrite: async (o, w, v) => {
-        await pf.configWrite(o, w, v);
-        if (touchesSriov(o, w)) await this.refreshMembers();
-      },
       commonCfgRead: (o, w) => this.common.io.read(o, w),
     };
   }

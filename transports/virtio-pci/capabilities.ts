@@ -8,6 +8,7 @@ import type { Region } from './region.ts';
 /** struct virtio_pci_cap is 16 bytes; the notify and PCI_CFG forms add one le32. */
 const VIRTIO_CAP_LEN = 16;
 const VIRTIO_CAP_EXTRA_LEN = 20;
+const STD_CONFIG_END = 0x100;
 /** struct virtio_pci_common_cfg up to queue_device (Linux's minimum, sizeof(virtio_pci_common_cfg)). */
 const COMMON_CFG_MIN = CommonCfg.QUEUE_DEVICE.offset + CommonCfg.QUEUE_DEVICE.size;
 /** cfg_type values a driver may meet (virtio-pci.md section 2); the rest are reserved and ignored. */
@@ -129,11 +130,14 @@ async function readVirtioCap(fn: PciFunction, c: PciCapability, skipped: string[
     return undefined;
   };
   if (!KNOWN_CFG_TYPES.has(cfgType)) return skip('reserved cfg_type');
-  if (at + VIRTIO_CAP_LEN > 0x100) return skip('runs past the end of the standard configuration space');
-  const capLen = await fn.configRead(at + VirtioPciCap.CAP_LEN, 1);
-  if (capLen < VIRTIO_CAP_LEN) return skip(`cap_len ${capLen} is shorter than struct virtio_pci_cap (16)`);
   const extra = cfgType === PciCapType.NOTIFY_CFG || cfgType === PciCapType.PCI_CFG;
-  if (extra && (capLen < VIRTIO_CAP_EXTRA_LEN || at + VIRTIO_CAP_EXTRA_LEN > 0x100)) return skip(`cap_len ${capLen} is shorter than 20`);
+  const need = extra ? VIRTIO_CAP_EXTRA_LEN : VIRTIO_CAP_LEN;
+  // A capability is part of the list: one that does not fit in the standard space breaks the list itself.
+  if (at + need > STD_CONFIG_END) {
+    throw new VirtioPciError(fn.address, `the PCI capability list is broken: the virtio capability (cfg_type ${cfgType}) at ${hex(at)} needs ${need} bytes and runs past the end of the standard configuration space (0xff)`);
+  }
+  const capLen = await fn.configRead(at + VirtioPciCap.CAP_LEN, 1);
+  if (capLen < need) return skip(`cap_len ${capLen} is shorter than the ${need} bytes of its structure`);
   const bar = await fn.configRead(at + VirtioPciCap.BAR, 1);
   const offset = await fn.configRead(at + VirtioPciCap.OFFSET, 4);
   const length = await fn.configRead(at + VirtioPciCap.LENGTH, 4);

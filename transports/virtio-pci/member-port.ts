@@ -33,9 +33,11 @@ interface BoundVf {
  */
 export class VirtioPciMemberPort implements MemberPort {
   private bound: BoundVf | undefined;
+  private type = 0;
   private caps: MemberCapabilities = {
     dmaObservation: false,
     interruptObservation: false,
+    pmeObservation: false,
     flr: false,
     powerManagement: false,
     pciConfig: false,
@@ -44,12 +46,17 @@ export class VirtioPciMemberPort implements MemberPort {
 
   constructor(
     readonly id: number,
-    readonly virtioType: number,
     readonly timing: DeviceTiming,
   ) {}
 
+  /** The virtio device type, from the VF's Device ID. */
+  get virtioType(): number {
+    return this.type;
+  }
+
   /** Points the port at the VF as it exists now (after VF Enable was set, a new function). */
-  async bind(vf: VfBinding): Promise<void> {
+  async bind(vf: VfBinding, virtioType: number): Promise<void> {
+    this.type = virtioType;
     const layout = await discoverLayout(vf.fn);
     const common = new CommonConfig(new RegionIo(vf.fn, layout.common));
     this.bound = {
@@ -63,6 +70,8 @@ export class VirtioPciMemberPort implements MemberPort {
     this.caps = {
       dmaObservation: vf.dma.observation === 'exact',
       interruptObservation: vf.irq.delivery !== 'none',
+      // A PME is a message to the root port, not an interrupt of the function: no binding delivers it yet.
+      pmeObservation: false,
       flr: layout.flrCapable,
       powerManagement: layout.pmAt !== undefined,
       pciConfig: true,
@@ -181,9 +190,9 @@ export class VirtioPciMemberPort implements MemberPort {
     await setPowerState(b.vf.fn, b.layout.pmAt, state, this.timing.resetMs);
   }
 
-  /** Waits up to `ms` (default: the declared quiet time): the device works on its own, nothing here makes it. */
+  /** Waits up to `ms` (default: the declared completion time): the device works on its own, nothing here makes it. */
   async settle(ms?: number): Promise<void> {
-    await sleep(ms ?? this.timing.quietMs);
+    await sleep(ms ?? this.timing.completionMs);
   }
 
   takeEvents(): MemberEvent[] {

@@ -133,20 +133,25 @@ export class SplitRing<T> {
     return b[0] | (b[1] << 8);
   }
 
-  /** Everything the device has returned since the last call. A contract breach throws UsedRingError; entries before it are returned first on the next call. */
-  reap(): UsedChain<T>[] {
+  /**
+   * Everything the device has returned since the last call, in order, up to the first entry that
+   * breaks the contract: that one is given as `error` (a UsedRingError) and is not consumed.
+   */
+  reap(): { used: UsedChain<T>[]; error?: UsedRingError } {
+    const used: UsedChain<T>[] = [];
     const usedIdx = this.readUsedIdx();
     const ahead = (usedIdx - this.lastUsed) & 0xffff;
     if (ahead > this.size) {
-      throw new UsedRingError(this.name, UsedOff.IDX, `used idx moved from ${this.lastUsed} to ${usedIdx}: ${ahead} entries, more than the ${this.size} the ring holds`);
+      return { used, error: new UsedRingError(this.name, UsedOff.IDX, `used idx moved from ${this.lastUsed} to ${usedIdx}: ${ahead} entries, more than the ${this.size} the ring holds`) };
     }
-    const out: UsedChain<T>[] = [];
     while (this.lastUsed !== usedIdx) {
       const at = UsedOff.RING + USED_ELEM_SIZE * (this.lastUsed % this.size);
       const e = this.mem.read(this.used + BigInt(at), USED_ELEM_SIZE);
       const id = (e[0] | (e[1] << 8) | (e[2] << 16) | (e[3] << 24)) >>> 0;
       const len = (e[4] | (e[5] << 8) | (e[6] << 16) | (e[7] << 24)) >>> 0;
-      const chain = this.check(at, id, len);
+      const checked = this.check(at, id, len);
+      if (checked instanceof UsedRingError) return { used, error: checked };
+      const chain = checked;
       this.lastUsed = (this.lastUsed + 1) & 0xffff;
       if (chain.quarantined) {
         chain.lateCompleted = true; // descriptors stay out of use until the queue is reset
@@ -155,21 +160,21 @@ export class SplitRing<T> {
         this.freeIds.push(...chain.ids);
       }
       this.returned.set(id, chain.label);
-      out.push({ chain, len });
+      used.push({ chain, len });
     }
-    return out;
+    return { used };
   }
 
-  private check(at: number, id: number, len: number): PostedChain<T> {
-    if (id >= this.size) throw new UsedRingError(this.name, at, `used id ${id} is not a descriptor of this ${this.size}-entry queue (the driver never made it available)`);
+  private check(at: number, id: number, len: number): PostedChain<T> | UsedRingError {
+    if (id >= this.size) return new UsedRingError(this.name, at, `used id ${id} is not a descriptor of this ${this.size}-entry queue (the driver never made it available)`);
     const chain = this.chains.get(id);
     const again = this.returned.get(id);
     if (!chain || chain.lateCompleted) {
-      if (again !== undefined) throw new UsedRingError(this.name, at, `the device returned chain ${id} (${again}) a second time`);
-      throw new UsedRingError(this.name, at, `used id ${id} names a chain the driver never made available`);
+      if (again !== undefined) return new UsedRingError(this.name, at, `the device returned chain ${id} (${again}) a second time`);
+      return new UsedRingError(this.name, at, `used id ${id} names a chain the driver never made available`);
     }
     if (len > chain.writableLen) {
-      throw new UsedRingError(this.name, at + 4, `used length ${len} for chain ${id} (${chain.label}) exceeds its ${chain.writableLen}-byte device-writable part`);
+      return new UsedRingError(this.name, at + 4, `used length ${len} for chain ${id} (${chain.label}) exceeds its ${chain.writableLen}-byte device-writable part`);
     }
     return chain;
   }

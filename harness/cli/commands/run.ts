@@ -10,7 +10,7 @@ export function registerRun(program: Command, setExitCode: SetExitCode): void {
     .command('run')
     .description('run the conformance suite against a device and write the reports')
     .option('--config <file>', 'config file (default: conformance.config.ts in the current folder)')
-    .option('--transport <kind>', 'simulator | vfio | vfio-user (overrides the config)')
+    .option('--transport <kind>', 'simulator | simulator-pci | vfio | vfio-user (overrides the config)')
     .option('--profile <name>', 'spec profile (default seed-v2)')
     .option('--requirement <id>', 'check only this requirement (repeatable, comma-separated)', collect)
     .option('--level <level>', 'MUST | MUST_NOT | SHOULD | SHOULD_NOT | MAY (repeatable)', collect)
