@@ -89,6 +89,11 @@ export class VirtioPciTransport implements AdminTransport {
     return this.binding.kind;
   }
 
+  /** How the driver learns that a command completed: MSI-X events from the host, or polling the used ring. */
+  get completion(): 'msix' | 'polling' {
+    return this.queue.interruptDriven ? 'msix' : 'polling';
+  }
+
   get timing(): DeviceTiming {
     return this.binding.timing;
   }
