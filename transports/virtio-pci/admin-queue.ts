@@ -158,7 +158,14 @@ export class AdminQueue {
     }
     this.waiters.add(w);
     ring.publish(chain);
-    await this.ctx.fn.barWrite(this.ctx.layout.notify.bar, this.notifyAt, 2, this.ctx.index);
+    try {
+      await this.ctx.fn.barWrite(this.ctx.layout.notify.bar, this.notifyAt, 2, this.ctx.index);
+    } catch (e) {
+      // The notify never reached the device (the function is gone): the chain stays with it, unused.
+      this.waiters.delete(w);
+      ring.quarantine(chain);
+      throw e;
+    }
     this.startReaping();
     return withDeadline(done, chain, this.waiters, ring, timeoutMs, signal);
   }
@@ -166,9 +173,15 @@ export class AdminQueue {
   private startReaping(): void {
     if (this.reaping) return;
     this.reaping = true;
-    void this.reapLoop().finally(() => {
-      this.reaping = false;
-    });
+    this.reapLoop()
+      .catch((e: unknown) => {
+        // The host failed under us (a closed binding): every waiting command gets that error.
+        for (const w of this.waiters) w.reject(e);
+        this.waiters.clear();
+      })
+      .finally(() => {
+        this.reaping = false;
+      });
   }
 
   private async reapLoop(): Promise<void> {
