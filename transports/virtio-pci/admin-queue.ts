@@ -140,7 +140,7 @@ export class AdminQueue {
     const readable = this.pool.alloc(rl);
     const writable = this.pool.alloc(wl);
     if (rl) mem.write(readable.addr, frame.readable);
-    if (wl) mem.write(writable.addr, new Uint8Array(wl)); // bytes the device does not write read as 0
+    if (wl) mem.write(writable.addr, zeros(wl)); // bytes the device does not write read as 0
     const segments: ChainSegment[] = [];
     split(segments, readable.addr, rl, READABLE_HEADER_SIZE, false);
     split(segments, writable.addr, wl, WRITABLE_HEADER_SIZE, true);
@@ -246,6 +246,14 @@ export class AdminQueue {
     for (const w of this.waiters) w.reject(new TransportClosedError(`${this.name} was closed`));
     this.waiters.clear();
   }
+}
+
+let zeroBuf = new Uint8Array(4096);
+
+/** `n` zero bytes, from one buffer kept for the purpose (DMA writes copy what they are given). */
+function zeros(n: number): Uint8Array {
+  if (n > zeroBuf.length) zeroBuf = new Uint8Array(n);
+  return zeroBuf.subarray(0, n);
 }
 
 /** One part of the frame as up to two descriptors: the fixed header, then the rest (as Linux lays out an admin command). */
