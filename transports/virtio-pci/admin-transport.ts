@@ -121,10 +121,7 @@ export class VirtioPciTransport implements AdminTransport {
     const pci = await pciIds(pf);
     const serial = who.serial ?? (await this.dsn());
     const members: MemberIdentity[] = [];
-    for (const [id, port] of this.ports) {
-      if (!port.isBound) continue;
-      members.push({ id, virtioType: port.virtioType, address: (await this.binding.vf(id)).fn.address });
-    }
+    for (const [id, port] of this.ports) if (port.address !== undefined) members.push({ id, virtioType: port.virtioType, address: port.address });
     return {
       transport: this.binding.kind,
       description: who.description,

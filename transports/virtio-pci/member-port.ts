@@ -88,6 +88,11 @@ export class VirtioPciMemberPort implements MemberPort {
     return this.bound !== undefined;
   }
 
+  /** Where the VF is, as the host names it (undefined while it does not exist). */
+  get address(): string | undefined {
+    return this.bound?.vf.fn.address;
+  }
+
   private get b(): BoundVf {
     if (!this.bound) throw new TransportClosedError(`member ${this.id} does not exist now (VF Enable is clear or NumVFs is below ${this.id})`);
     return this.bound;
