@@ -24,8 +24,6 @@ export interface AdminQueueHost {
   usedBufferNotification(q: SplitVirtqueue): void;
   /** The device cannot go on (a malformed chain): DEVICE_NEEDS_RESET and a configuration change notification. */
   needsReset(reason: string): void;
-  /** A command completed (the owner may have changed member state). */
-  commandCompleted(): void;
 }
 
 /**
@@ -136,7 +134,6 @@ export class AdminQueueEngine {
     if (!(await this.live(gen, q))) return false;
     await this.scatter(chain.writable, done.writable, done.usedLength);
     await this.complete(q, head, done.usedLength, writableLength);
-    this.host.commandCompleted();
     return true;
   }
 

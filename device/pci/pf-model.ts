@@ -44,8 +44,6 @@ export interface PfModelInit {
   interrupt(vector: number | 'intx'): void;
   /** VF Enable changed (the VFs were released, or instantiated). */
   onVfEnableChange?(enabled: boolean): void;
-  /** An admin command completed (member state may have changed). */
-  onCommandCompleted?(): void;
 }
 
 /** FNV-1a over the serial string: a stable 64-bit Device Serial Number for the model. */
@@ -135,7 +133,6 @@ export class PfPciModel implements PciModelFunction {
       submit: (r, w) => device.submit(r, w),
       usedBufferNotification: (q) => this.usedBufferNotification(q),
       needsReset: (reason) => this.needsReset(reason),
-      commandCompleted: () => init.onCommandCompleted?.(),
     });
   }
 
@@ -182,7 +179,7 @@ export class PfPciModel implements PciModelFunction {
     const vfWas = this.init.device.pf.vfEnabled;
     const effects = this.config.write(offset, width as 1 | 2 | 4, value >>> 0);
     for (const e of effects) {
-      if (e.kind === 'flr') void this.flr();
+      if (e.kind === 'flr') this.startFlr();
       else if (e.kind === 'pci-cfg-window' && e.op === 'write' && this.windowDecodes(e.bar, e.offset, e.length)) this.registerWrite(e.bar, e.offset, e.length, e.value ?? 0);
     }
     this.vfEnableCheck(vfWas);
@@ -326,8 +323,8 @@ export class PfPciModel implements PciModelFunction {
    * VF Enable clear, so the VFs and the group cease to exist) and the virtio state go back to reset
    * values. Configuration reads return all ones until it completes.
    */
-  flr(): Promise<void> {
-    if (this.flrRunning) return this.flrRunning;
+  private startFlr(): void {
+    if (this.flrRunning) return;
     this.quiesce();
     const vfWas = this.init.device.pf.vfEnabled;
     const run = (async () => {
@@ -346,7 +343,6 @@ export class PfPciModel implements PciModelFunction {
       this.changed();
     });
     this.changed();
-    return this.flrRunning;
   }
 }
 

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { walkCapabilities, walkExtendedCapabilities } from '../../protocol/pci-capabilities.ts';
 import { CommonCfg, Feature, PciCapType } from '../../protocol/pci-common-cfg.ts';
 import { PciCapId, PciCfg, VirtioPciCap } from '../../protocol/pci.ts';
+import { ConfigError } from '../../protocol/errors.ts';
 import { findMutant } from '../../device/mutants/index.ts';
 import { openSimulatorPciBinding, PCI_MUTANTS, type SimulatorPciBinding } from '../../transports/simulator-pci/index.ts';
 import { adminRig, closeOpened, open, LIST_QUERY } from './kit.ts';
@@ -32,6 +33,7 @@ describe('device/pci mutants', () => {
   });
 
   it('an unknown name is a clear error', async () => {
+    await expect(openSimulatorPciBinding({ pciMutant: 'no-such' })).rejects.toThrow(ConfigError);
     await expect(openSimulatorPciBinding({ pciMutant: 'no-such' })).rejects.toThrow(/pciMutant "no-such" is not known; known: cap-list-loop/);
     await expect(openSimulatorPciBinding({ mutant: 'no-such' })).rejects.toThrow(/mutant "no-such" is not a known seeded-bug device/);
   });

@@ -53,6 +53,22 @@ describe('VF model', () => {
     expect(vf.dma.takeAccessLog().some((a) => a.kind === 'write' && a.addr === p.writable[0].addr)).toBe(true);
   });
 
+  it('holdRequests stimulus: the request is taken but not completed until the backend is released', async () => {
+    const rig = await adminRig();
+    const vf = await rig.b.vf(2);
+    const { dev, q } = await blockVf(vf);
+    await vf.stimuli!.holdRequests!(true);
+    vf.dma.takeAccessLog();
+    const p = getIdRequest(q);
+    await dev.notify(q);
+    const end = Date.now() + 2000;
+    while (!vf.dma.takeAccessLog().some((a) => a.kind === 'read' && a.addr === q.desc + BigInt(16 * p.head)) && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+    expect(await q.waitUsed(1, 50)).toBe(false);
+    await vf.stimuli!.holdRequests!(false);
+    expect(await q.waitUsed(1)).toBe(true);
+    expect(q.usedElem(0).id).toBe(p.head);
+  });
+
   it('BAR0 reads all ones and drops writes while VF Memory Space Enable is clear', async () => {
     const rig = await adminRig();
     const vf = await rig.b.vf(1);
@@ -91,7 +107,7 @@ describe('SR-IOV control and VF lifetimes', () => {
     expect([r.status, r.qualifier]).toEqual([Status.EINVAL, Qualifier.INVALID_GROUP]);
   });
 
-  it('setNumVfs(n) brings new VF instances, as many as asked; EBUSY and range errors as sysfs gives them', async () => {
+  it('setNumVfs(n) brings new VF instances, as many as asked; a change between two non-zero counts and one past TotalVFs are refused', async () => {
     const rig = await adminRig();
     const { b } = rig;
     const old = await b.vf(1);
@@ -104,7 +120,7 @@ describe('SR-IOV control and VF lifetimes', () => {
     expect(await old.fn.configRead(PciCfg.VENDOR_ID, 2)).toBe(0xffff);
     expect(await fresh.fn.configRead(PciCfg.VENDOR_ID, 2)).toBe(0x1af4);
     await expect(b.vf(2)).rejects.toThrow(/NumVFs is 1/);
-    await expect(b.sriov.setNumVfs(2)).rejects.toThrow(/already enabled/);
+    await expect(b.sriov.setNumVfs(2)).rejects.toThrow(/only through 0/);
     await expect(b.sriov.setNumVfs(3)).rejects.toThrow(/0\.\.2/);
     await b.sriov.setNumVfs(1); // the same value: nothing to do
     expect((await listQuery(rig)).status).toBe(Status.OK);

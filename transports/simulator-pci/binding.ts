@@ -1,10 +1,11 @@
 import type { BindingIdentity, DeviceTiming, HostBinding, VfBinding } from '../../protocol/host-binding.ts';
+import { ConfigError } from '../../protocol/errors.ts';
+import type { SriovControl } from '../../protocol/sriov-control.ts';
 import { PciCfg, SriovReg } from '../../protocol/pci.ts';
 import { TransportClosedError } from '../../protocol/transport-errors.ts';
 import { findMutant } from '../../device/mutants/index.ts';
 import { type CommandSets, deviceOptions, type MemberSpec, type ReferenceDeviceOptions } from '../../device/options.ts';
 import { PF_SRIOV_CAP } from '../../device/owner/pf-function.ts';
-import { MemberWork } from '../../device/pci/member-work.ts';
 import { findPciMutant, PCI_MUTANTS } from '../../device/pci/mutants.ts';
 import { PfPciModel } from '../../device/pci/pf-model.ts';
 import type { MsixTable } from '../../device/pci/msix.ts';
@@ -13,11 +14,13 @@ import { DeviceScheduler } from '../../device/pci/scheduler.ts';
 import { VfPciModel } from '../../device/pci/vf-model.ts';
 import { ReferenceDevice } from '../../device/reference-device.ts';
 import { LoggedDmaSpace } from './dma-space.ts';
+import { withDeadline } from '../shared/deadline.ts';
+import { sriovThroughCapability } from '../shared/sriov-capability.ts';
+import { simulatorTiming } from '../simulator/simulator-transport.ts';
 import { resetWithRestore } from './host-reset.ts';
 import { HostManagedMsix, type MsixTableOwner } from './host-msix.ts';
 import { EventIrqSource } from './irq-source.ts';
 import { PostedPciFunction } from './pci-function.ts';
-import { HostSriovControl } from './sriov-control.ts';
 import { type VfIdView, VfHostView } from './vf-host-view.ts';
 
 export interface SimulatorPciOptions {
@@ -58,7 +61,7 @@ function deviceChanges(o: SimulatorPciOptions): DeviceChangeLike[] {
   const out: DeviceChangeLike[] = [];
   if (o.mutant !== undefined) {
     const m = findMutant(o.mutant);
-    if (!m) throw new Error(`simulator-pci: mutant "${o.mutant}" is not a known seeded-bug device (see \`vmcts mutants\`)`);
+    if (!m) throw new ConfigError(`simulator-pci: mutant "${o.mutant}" is not a known seeded-bug device (see \`vmcts mutants\`)`);
     out.push(m);
   }
   return [...out, ...(o.changes ?? [])];
@@ -75,10 +78,9 @@ export class SimulatorPciBinding implements HostBinding {
   readonly pf: PostedPciFunction;
   readonly pfDma: LoggedDmaSpace;
   readonly pfIrq: EventIrqSource;
-  readonly sriov: HostSriovControl;
+  readonly sriov: SriovControl;
   readonly timing: DeviceTiming;
-  /** Errors the model's own work ran into (a reference-device invariant broken): diagnostics, never expected. */
-  readonly faults: string[] = [];
+  private readonly faultLog: string[] = [];
   private readonly scheduler: DeviceScheduler;
   private readonly vfModels = new Map<number, VfPciModel>();
   private readonly vfDma = new Map<number, LoggedDmaSpace>();
@@ -94,7 +96,7 @@ export class SimulatorPciBinding implements HostBinding {
 
   constructor(o: SimulatorPciOptions = {}) {
     const pciMutant = o.pciMutant === undefined ? undefined : findPciMutant(o.pciMutant);
-    if (o.pciMutant !== undefined && !pciMutant) throw new Error(`simulator-pci: pciMutant "${o.pciMutant}" is not known; known: ${PCI_MUTANTS.map((m) => m.name).join(', ')}`);
+    if (o.pciMutant !== undefined && !pciMutant) throw new ConfigError(`simulator-pci: pciMutant "${o.pciMutant}" is not known; known: ${PCI_MUTANTS.map((m) => m.name).join(', ')}`);
     const latencyMs = o.latencyMs ?? DEFAULT_LATENCY_MS;
     this.vfIds = o.vfIds ?? 'from-pf';
     this.msixTable = o.msixTable ?? 'host';
@@ -123,7 +125,6 @@ export class SimulatorPciBinding implements HostBinding {
       },
     });
     for (const c of changes) c.apply?.(this.device);
-    const work = new MemberWork(this.scheduler);
     this.pfModel = new PfPciModel({
       device: this.device,
       dma: this.pfDma.device,
@@ -132,27 +133,35 @@ export class SimulatorPciBinding implements HostBinding {
       onVfEnableChange: (enabled) => {
         if (!enabled) this.releaseVfs();
       },
-      onCommandCompleted: () => {
-        for (const m of this.device.members.values()) work.poke(m);
-      },
     });
     for (const [id, member] of this.device.members) {
-      this.vfModels.set(id, new VfPciModel({ member, pf: this.pfModel, scheduler: this.scheduler, work, interrupt: (v) => this.vfIrq.get(id)?.push(v) }));
+      this.vfModels.set(id, new VfPciModel({ member, pf: this.pfModel, scheduler: this.scheduler, interrupt: (v) => this.vfIrq.get(id)?.push(v) }));
     }
     pciMutant?.apply(this.pfModel);
     const pfFn = this.hostView(this.pfModel, this.pfModel.msix, () => this.pfModel.config.msixEnabled);
-    this.pf = new PostedPciFunction('simulator-pci/pf', pfFn, { reset: () => resetWithRestore(pfFn), onFault: (e) => this.fault(e) });
-    this.sriov = new HostSriovControl(this.pf, () => this.membersIdle());
-    const t = opts.timings;
-    this.timing = {
-      completionMs: 200 + 4 * latencyMs,
-      quietMs: 50 + 4 * latencyMs,
-      resetMs: 100 + Math.max(t.flrMs, t.resetMs, t.pmMs) + latencyMs,
-    };
+    // The simulator's declared timing for the same device, plus the doorbell latency of the models.
+    const base = simulatorTiming(opts.timings);
+    this.timing = { completionMs: base.completionMs + 4 * latencyMs, quietMs: base.quietMs + 2 * latencyMs, resetMs: base.resetMs + latencyMs };
+    this.pf = new PostedPciFunction('simulator-pci/pf', pfFn, { reset: () => resetWithRestore(pfFn, this.timing.resetMs, 'the PF reset'), onFault: (e) => this.fault(e) });
+    const pf = this.pf;
+    this.sriov = sriovThroughCapability(
+      { read: (o, w) => pf.configRead(o, w), write: (o, w, v) => pf.configWrite(o, w, v), configSize: pf.configSize },
+      // The host sees the VFs come and go once they answer again (the members' VF Enable reset is done).
+      () => withDeadline(this.membersIdle(), 'the VFs after an SR-IOV change', this.timing.resetMs),
+    );
   }
 
   private fault(e: unknown): void {
-    this.faults.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    this.faultLog.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  }
+
+  /** Errors the models' and the members' own work ran into (a reference-device invariant broken): diagnostics, never expected. */
+  get faults(): readonly string[] {
+    for (const m of this.device.members.values()) {
+      const f = m.work.takeFault();
+      if (f !== undefined) this.fault(f);
+    }
+    return this.faultLog;
   }
 
   /**
@@ -196,7 +205,7 @@ export class SimulatorPciBinding implements HostBinding {
     this.vfIrq.set(memberId, irq);
     const fn = new PostedPciFunction(`simulator-pci/vf${memberId}`, view, {
       alive: () => gen === this.vfGeneration && this.pfModel.vfPresent(memberId),
-      reset: () => resetWithRestore(view),
+      reset: () => resetWithRestore(view, this.timing.resetMs, `the reset of VF ${memberId}`),
       onFault: (e) => this.fault(e),
     });
     const m = model.member;
@@ -205,7 +214,7 @@ export class SimulatorPciBinding implements HostBinding {
       fn,
       dma: this.vfDma.get(memberId)!,
       irq,
-      stimuli: { configChange: async () => m.signalConfigChange(), wake: async () => m.signalWake() },
+      stimuli: { configChange: async () => m.signalConfigChange(), wake: async () => m.signalWake(), holdRequests: async (on) => m.holdRequests(on) },
     };
     this.vfBindings.set(memberId, binding);
     this.handedOut.push(binding);
@@ -234,7 +243,7 @@ export class SimulatorPciBinding implements HostBinding {
   }
 }
 
-/** Opens the in-process binding (see index.ts). Throws on an unknown mutant or pciMutant name. */
+/** Opens the in-process binding (see index.ts). An unknown mutant or pciMutant name is a ConfigError. */
 export async function openSimulatorPciBinding(options: SimulatorPciOptions = {}): Promise<SimulatorPciBinding> {
   return new SimulatorPciBinding(options);
 }

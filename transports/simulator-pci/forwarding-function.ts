@@ -28,8 +28,4 @@ export class ForwardingFunction implements PciModelFunction {
   barWrite(bar: number, offset: number, width: number, value: number): void {
     this.inner.barWrite(bar, offset, width, value);
   }
-
-  flr(): Promise<void> {
-    return this.inner.flr();
-  }
 }

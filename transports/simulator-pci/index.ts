@@ -5,9 +5,11 @@
  *
  *   const b = await openSimulatorPciBinding({ members: [{ type: 'block' }, { type: 'block' }], latencyMs: 1 });
  *   b.pf, b.pfDma, b.pfIrq      the PF: config space, BARs, the memory its rings live in, its MSI-X events
- *   b.sriov.setNumVfs(0 | n)    as Linux's sriov_numvfs (0 clears VF Enable; n from 0 sets NumVFs, then VF Enable)
+ *   b.sriov.setNumVfs(0 | n)    as Linux's sriov_numvfs, through the PF's SR-IOV capability (0 clears VF Enable;
+ *                               n from 0 sets NumVFs, then VF Enable; NumVFs changes only through 0)
  *   await b.vf(memberId)        { fn, dma, irq, stimuli } of a VF that exists now; a new one after every
- *                               VF Enable clear and set (an old one reads all ones, its irq stays silent)
+ *                               VF Enable clear and set (an old one reads all ones, its irq stays silent);
+ *                               stimuli: configChange, wake, holdRequests (a stalled backend)
  *   b.timing, b.identity(), b.close()
  *
  * Options (SimulatorPciOptions): members, commandSets, device (wire opcodes, seed, timings), mutant (a
