@@ -1,5 +1,5 @@
 import { SimulatorTransport } from '../transports/simulator/simulator-transport.ts';
-import { openSimulatorPciTransport } from '../transports/simulator-pci/transport.ts';
+import { openSimulatorPci } from '../transports/simulator-pci/transport.ts';
 import { SEED_V2_WIRE } from '../protocol/wire-options.ts';
 import { modeGetRate, prepareModeGet } from './admin-throughput.ts';
 import { type Benchmark, type BenchFigure, type BenchOptions, info, median, round } from './figure.ts';
@@ -15,7 +15,7 @@ export const adminThroughputPci: Benchmark = {
   title: 'admin commands per second through simulator-pci (driver, admin virtqueue, PCI models), beside the simulator',
   async run(o: BenchOptions): Promise<BenchFigure[]> {
     const sim = new SimulatorTransport();
-    const pci = await openSimulatorPciTransport({ wire: SEED_V2_WIRE, seed: 1, commandMs: 2000, latencyMs: 0 });
+    const pci = await openSimulatorPci({ kind: 'simulator-pci', latencyMs: 0 }, { wire: SEED_V2_WIRE, seed: 1, commandMs: 2000 });
     try {
       await prepareModeGet(sim);
       await prepareModeGet(pci);

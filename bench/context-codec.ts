@@ -80,10 +80,13 @@ export const contextCodec: Benchmark = {
 async function workload(): Promise<VirtioDevCtx> {
   const sim = new SimulatorTransport({ device: { members: [{ type: 'block', numQueues: QUEUES, queueSizeMax: 256 }] } });
   const drv = await new GuestDriver(sim.member(1)).init({ queues: QUEUES });
+  // A stalled backend: the device takes the requests and keeps them in flight.
+  await sim.member(1).stimuli.holdRequests!(true);
   for (let q = 0; q < QUEUES; q++) {
     for (let i = 0; i < IN_FLIGHT; i++) drv.post(q, blkRead(BigInt(i), 1));
     await drv.kick(q);
   }
+  await sim.member(1).settle();
   const m = sim.device.member(1)!;
   if (m.inFlight.length !== QUEUES * IN_FLIGHT) throw new Error(`expected ${QUEUES * IN_FLIGHT} requests in flight, the device has ${m.inFlight.length}`);
   const ctx = buildContext(m, SEED_V2_WIRE);

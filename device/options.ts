@@ -45,7 +45,8 @@ export const DEFAULT_DEVICE_OPTIONS: ReferenceDeviceOptions = {
   wire: SEED_V2_WIRE,
   commandSets: { context: true, fieldsQuery: true, writeRecords: true },
   writeRecordCaps: { pageSizeBitmap: 0b1 | (1 << 9), supportedRanges: 16 },
-  timings: { flrMs: 2, resetMs: 1, pmMs: 2 },
+  // 0: at the next turn of the event loop, so the default device never depends on the wall clock.
+  timings: { flrMs: 0, resetMs: 0, pmMs: 0, requestMs: 0 },
   seed: 1,
   diskSectors: 8192,
   serial: 'VMCTS-REF-0001',

@@ -1,5 +1,7 @@
 import { inject, test, type TestContext } from 'vitest';
 import type { AdminCommandResponse, OwnerPort } from '../protocol/admin-transport.ts';
+import type { DeviceTiming } from '../protocol/host-binding.ts';
+import type { SriovControl } from '../protocol/sriov-control.ts';
 import { DecodeError } from '../protocol/decode-error.ts';
 import type { MemberPort } from '../protocol/member-port.ts';
 import { Qualifier, qualifierName, Status, statusName } from '../protocol/status.ts';
@@ -21,14 +23,17 @@ import { registerTestDef } from './test-registry.ts';
 export type Capability =
   | 'member-port'
   | 'raw-frames'
-  | 'owner-pci'
+  | 'owner-config'
+  | 'sriov-control'
   | 'dma-observation'
   | 'dma-window-observation'
   | 'interrupt-observation'
+  | 'pme-observation'
   | 'flr'
   | 'power-management'
   | 'pci-config'
   | 'stimuli'
+  | 'hold-requests'
   | 'separate-memory';
 
 /** Optional command sets; a device that offers none of a set's opcodes makes the test NOT_APPLICABLE. */
@@ -142,11 +147,23 @@ export class ConformanceContext {
     return this.session.transport.member(member);
   }
 
-  /** The owner PF (PCI config space with the SR-IOV capability, common configuration). */
+  /** The owner PF's configuration space and common configuration, read only. */
   owner(): OwnerPort {
     const tr = this.session.transport;
-    if (!tr.capabilities.ownerPci || !tr.owner) throw new ConformanceSkip('NOT_TESTED', "the transport cannot reach the owner PF's configuration space");
+    if (!tr.capabilities.ownerConfig || !tr.owner) throw new ConformanceSkip('NOT_TESTED', "the transport cannot read the owner PF's configuration");
     return tr.owner();
+  }
+
+  /** NumVFs and VF Enable of the owner, through the host's interface. */
+  sriov(): SriovControl {
+    const tr = this.session.transport;
+    if (!tr.capabilities.sriovControl || !tr.sriov) throw new ConformanceSkip('NOT_TESTED', 'the transport cannot change NumVFs and VF Enable');
+    return tr.sriov();
+  }
+
+  /** How long the device may take, as the transport declares it (waits come from here, never fixed sleeps). */
+  get timing(): DeviceTiming {
+    return this.session.transport.timing;
   }
 
   /** A guest driver initialized on the member (one per member per test). */
@@ -258,20 +275,23 @@ function capabilityMissing(t: ConformanceContext, cap: Capability): string | und
   const tr = t.session.transport;
   if (cap === 'member-port') return tr.capabilities.memberPort ? undefined : 'the transport has no member port';
   if (cap === 'raw-frames') return tr.capabilities.rawFrames ? undefined : 'the transport cannot send raw admin frames';
-  if (cap === 'owner-pci') return tr.capabilities.ownerPci && tr.owner ? undefined : "the transport cannot reach the owner PF's configuration space";
+  if (cap === 'owner-config') return tr.capabilities.ownerConfig && tr.owner ? undefined : "the transport cannot read the owner PF's configuration";
+  if (cap === 'sriov-control') return tr.capabilities.sriovControl && tr.sriov ? undefined : 'the transport cannot change NumVFs and VF Enable';
   if (!tr.capabilities.memberPort) return `the transport has no member port (needed for ${cap})`;
   for (const m of t.members) {
     const p = tr.member(m);
     const c = p.capabilities;
-    const has: Record<Exclude<Capability, 'member-port' | 'raw-frames' | 'owner-pci'>, boolean> = {
+    const has: Record<Exclude<Capability, 'member-port' | 'raw-frames' | 'owner-config' | 'sriov-control'>, boolean> = {
       'dma-observation': c.dmaObservation,
       // Accesses inside no-access windows (Stop, Freeze) seen at any level: exact, IOMMU faults, canaries.
       'dma-window-observation': c.dmaObservation || (c.dmaObservationLevel ?? 'none') !== 'none',
       'interrupt-observation': c.interruptObservation,
+      'pme-observation': c.pmeObservation,
       flr: c.flr,
       'power-management': c.powerManagement,
       'pci-config': c.pciConfig,
       stimuli: p.stimuli !== undefined,
+      'hold-requests': p.stimuli?.holdRequests !== undefined,
       'separate-memory': c.separateMemory,
     };
     if (!has[cap]) return `member ${m}: the transport lacks ${cap}`;

@@ -1,5 +1,7 @@
 import type { MemberPort } from './member-port.ts';
 import type { VirtioAdminCmdResult } from './admin-frame.ts';
+import type { DeviceTiming } from './host-binding.ts';
+import type { SriovControl } from './sriov-control.ts';
 
 /**
  * The owner side: group administration commands on the PF's admin virtqueue, as bytes. Every
@@ -43,18 +45,19 @@ export interface TransportCapabilities {
   rawFrames: boolean;
   /** recover() can bring a wedged device back (reconnect, owner reset). */
   recover: boolean;
-  /** owner() reaches the PF's PCI configuration space (SR-IOV capability) and common configuration. */
-  ownerPci: boolean;
+  /** owner() reads the PF's PCI configuration space and its virtio common configuration. */
+  ownerConfig: boolean;
+  /** sriov() changes NumVFs and VF Enable through the host's own interface (GD13 tests, the session baseline). */
+  sriovControl: boolean;
 }
 
 /**
- * The owner function (PF) itself: its PCI configuration space, extended capabilities included (the
- * SR-IOV capability holds VF Enable and NumVFs, GD13), and its virtio common configuration (admin
- * queue discovery). Only transports that own the PF's config space offer it.
+ * The owner function (PF) itself, read only: its PCI configuration space (extended capabilities
+ * included) and its virtio common configuration (admin queue discovery). SR-IOV changes go through
+ * SriovControl, never through writes to the capability.
  */
 export interface OwnerPort {
   pciConfigRead(offset: number, width: 1 | 2 | 4): Promise<number>;
-  pciConfigWrite(offset: number, width: 1 | 2 | 4, value: number): Promise<void>;
   commonCfgRead(offset: number, width: 1 | 2 | 4): Promise<number>;
 }
 
@@ -89,14 +92,18 @@ export interface DeviceIdentity {
 export interface AdminTransport {
   readonly name: string;
   readonly capabilities: TransportCapabilities;
+  /** How long the device may take, as the transport declares it (tests wait for these, never fixed sleeps). */
+  readonly timing: DeviceTiming;
   exec(cmd: AdminCommandRequest, opts?: AdminExecOptions): Promise<AdminCommandResponse>;
   execFrame(frame: AdminFrame, opts?: AdminExecOptions): Promise<AdminFrameCompletion>;
   identity(): Promise<DeviceIdentity>;
   /** Valid group_member_id values (1..NumVFs). */
   memberIds(): number[];
   member(id: number): MemberPort;
-  /** The owner PF (when capabilities.ownerPci). */
+  /** The owner PF's configuration, read only (when capabilities.ownerConfig). */
   owner?(): OwnerPort;
+  /** NumVFs and VF Enable of the owner (when capabilities.sriovControl). */
+  sriov?(): SriovControl;
   /** Tries to bring an unresponsive device back; resolves true when commands are answered again. */
   recover(): Promise<boolean>;
   close(): Promise<void>;

@@ -1,5 +1,6 @@
 import type { DmaObservation } from './dma-space.ts';
 import type { DmaAccess, GuestMemory } from './guest-memory.ts';
+import type { DeviceTiming } from './host-binding.ts';
 import type { PowerStateName } from './pci.ts';
 
 export type RegisterWidth = 1 | 2 | 4;
@@ -14,8 +15,10 @@ export interface MemberCapabilities {
    * Absent: `exact` when dmaObservation is set, else `none`.
    */
   dmaObservationLevel?: DmaObservation;
-  /** takeEvents() reports MSI-X / INTx messages and PME. */
+  /** takeEvents() reports MSI-X and INTx messages. */
   interruptObservation: boolean;
+  /** takeEvents() reports PME messages (a PME is not an interrupt of the function: the host sees it apart). */
+  pmeObservation: boolean;
   /** flr() performs a PCIe Function Level Reset of the VF. */
   flr: boolean;
   /** setPowerState() moves the VF between D0 and D3hot through its PM capability. */
@@ -35,6 +38,12 @@ export interface MemberStimuli {
   configChange(): Promise<void>;
   /** A wake event while the function is in D3hot with PME enabled, which calls for a PME. */
   wake(): Promise<void>;
+  /**
+   * A stalled backend: while on, the device takes the requests it is notified of (they become
+   * device-owned) but completes none; off, it goes on with them. How a test gets requests in flight
+   * at a mode change on a device that otherwise completes them at once.
+   */
+  holdRequests?(on: boolean): Promise<void>;
 }
 
 export type MemberEvent =
@@ -52,6 +61,8 @@ export interface MemberPort {
   readonly id: number;
   readonly virtioType: number;
   readonly capabilities: MemberCapabilities;
+  /** How long the device may take (completions, quiet periods, FLR and power-state changes), as the transport declares it. */
+  readonly timing: DeviceTiming;
   readonly memory: GuestMemory;
 
   /** struct virtio_pci_common_cfg; 64-bit fields are accessed as two 32-bit halves. */
@@ -60,7 +71,7 @@ export interface MemberPort {
   /** Device-specific configuration (VIRTIO_PCI_CAP_DEVICE_CFG). */
   deviceCfgRead(offset: number, width: RegisterWidth): Promise<number>;
   deviceCfgWrite(offset: number, width: RegisterWidth, value: number): Promise<void>;
-  /** Available-buffer notification for a queue (16-bit write of the queue index at its notify address). */
+  /** Available-buffer notification for a queue (16-bit write of the queue index at its notify address); posted: it returns before the device acts on it. */
   notify(queueIndex: number): Promise<void>;
   /** VIRTIO_PCI_CAP_ISR_CFG: read-and-clear. */
   isrRead(): Promise<number>;
@@ -68,13 +79,18 @@ export interface MemberPort {
   /** PCI configuration space of the VF (capabilities, PM, PCIe, the VIRTIO_PCI_CAP_PCI_CFG window). */
   pciConfigRead(offset: number, width: RegisterWidth): Promise<number>;
   pciConfigWrite(offset: number, width: RegisterWidth, value: number): Promise<void>;
-  /** Initiates a Function Level Reset and resolves when the function may be accessed again. */
+  /**
+   * Initiates a Function Level Reset (PCIe Device Control) and resolves when the function answers
+   * configuration reads again; rejects with TransportTimeoutError when it does not within timing.resetMs.
+   */
   flr(): Promise<void>;
+  /** Writes the power state into PMCSR and resolves as flr() does, once the function answers configuration reads. */
   setPowerState(state: PowerStateName): Promise<void>;
 
   /**
-   * Gives the device time to act on what the guest did (process kicks, complete requests). The
-   * simulator runs its pending work to completion; hardware transports wait up to `ms`.
+   * Waits up to `ms` (default timing.completionMs) for the device to act on what the guest did. The
+   * device does its work on its own; this only lets time pass. It may return earlier when the
+   * transport knows the device has nothing pending (the simulator does), never later.
    */
   settle(ms?: number): Promise<void>;
   /** Interrupts and PME seen since the last call. */

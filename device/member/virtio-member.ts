@@ -2,21 +2,27 @@ import { DeviceMode } from '../../protocol/commands.ts';
 import { CommonCfg, DeviceStatus, Feature, VIRTIO_MSI_NO_VECTOR } from '../../protocol/pci-common-cfg.ts';
 import type { RegisterWidth } from '../../protocol/member-port.ts';
 import { PowerState } from '../../protocol/pci.ts';
-import { AsyncLock, delay } from '../async-lock.ts';
+import { AsyncLock } from '../async-lock.ts';
 import { DeviceInvariantError, MemberDma, type DmaBackend } from '../dma.ts';
 import type { EventClock } from '../event-clock.ts';
 import { ContextReadStream } from '../migration/read-stream.ts';
 import { WriteRecorder } from '../migration/write-recorder.ts';
 import type { ContextWriteStream } from '../migration/write-stream.ts';
 import { BadChainError, type DescChain, SplitVirtqueue } from '../virtqueue.ts';
+import { WorkScheduler } from '../work-scheduler.ts';
 import { Bar0 } from './layout.ts';
 import { type ConfigSideEffect, type PciIdentity, VfConfigSpace } from './pci-config.ts';
 
-/** How long the member's long operations take (real milliseconds; commands arriving meanwhile wait, SD14c-e). */
+/**
+ * How long the member takes, in milliseconds; 0 is "at the next turn of the event loop", which keeps a
+ * run free of wall-clock dependence (commands arriving during a long operation wait for it, SD14c-e).
+ */
 export interface MemberTimings {
   flrMs: number;
   resetMs: number;
   pmMs: number;
+  /** From taking a request to completing it. */
+  requestMs: number;
 }
 
 export interface MemberHooks {
@@ -65,6 +71,13 @@ export abstract class VirtioMember {
   readonly clock: EventClock;
   readonly dma: MemberDma;
   readonly lock = new AsyncLock();
+  /** What the member does on its own: taking and completing requests, the end of long operations. */
+  readonly work = new WorkScheduler();
+  /** A stalled backend (the holdRequests stimulus): requests are taken but none is completed. */
+  holding = false;
+  private workQueued = false;
+  /** FLRs and D3hot -> D0 transitions in progress: the function answers no access while any runs. */
+  private silentOps = 0;
   private cfgSpace?: VfConfigSpace;
 
   // struct virtio_pci_common_cfg registers.
@@ -82,7 +95,7 @@ export abstract class VirtioMember {
   readonly readStream = new ContextReadStream();
   writeStream: ContextWriteStream | undefined;
   readonly recorder = new WriteRecorder();
-  /** Queues kicked while in Stop: accepted (SD11c) and processed on return to Active. */
+  /** Queues notified and not yet looked at: in Active the next work turn takes them; kicks of Stop wait for Active (SD11c). */
   readonly pendingKicks = new Set<number>();
   /** Queues whose used index and device-owned chains must be re-read from memory on entering Active (after a context restore). */
   readonly resumeQueues = new Set<number>();
@@ -161,26 +174,41 @@ export abstract class VirtioMember {
     return this.busy !== undefined;
   }
 
-  private beginBusy(ms: number, done: () => void): Promise<void> {
-    const p = (async () => {
-      await delay(ms);
-      await this.lock.run(() => {
-        done();
-      });
-    })();
-    const tracked = p.finally(() => {
-      if (this.busy === tracked) this.busy = undefined;
+  /**
+   * Whether the function answers accesses. During an FLR or a D3hot -> D0 transition it does not: reads
+   * return all ones and writes are dropped, as from a function that is not there (how a driver sees
+   * the end of such an operation: configuration reads answer again).
+   */
+  get answering(): boolean {
+    return this.silentOps === 0;
+  }
+
+  /** An operation that ends `ms` later (under the member lock, after the work in progress); `silent` while it runs. */
+  private beginBusy(ms: number, done: () => void, silent = false): Promise<void> {
+    if (silent) this.silentOps++;
+    const op: Promise<void> = this.work.after(ms, async () => {
+      try {
+        await this.lock.run(done);
+      } finally {
+        if (silent) this.silentOps--;
+        if (this.busy === op) this.busy = undefined;
+      }
+      this.scheduleWork();
     });
-    this.busy = tracked;
-    return tracked;
+    this.busy = op;
+    return op;
   }
 
   /** PCIe Function Level Reset: the function's registers and virtio state reset; mode and write recording survive (E22, SD20). */
   startFlr(): Promise<void> {
-    return this.beginBusy(this.timings.flrMs, () => {
-      this.config.resetFunction();
-      this.resetVirtio();
-    });
+    return this.beginBusy(
+      this.timings.flrMs,
+      () => {
+        this.config.resetFunction();
+        this.resetVirtio();
+      },
+      true,
+    );
   }
 
   /** Virtio device reset (0 written to device_status). */
@@ -188,10 +216,9 @@ export abstract class VirtioMember {
     return this.beginBusy(this.timings.resetMs, () => this.resetVirtio());
   }
 
-  private startPowerTransition(to: number): Promise<void> {
-    return this.beginBusy(this.timings.pmMs, () => {
-      void to; // No_Soft_Reset is set: D3hot -> D0 keeps the state.
-    });
+  private startPowerTransition(from: number, to: number): Promise<void> {
+    // No_Soft_Reset is set: D3hot -> D0 keeps the state. The function answers again once it is in D0.
+    return this.beginBusy(this.timings.pmMs, () => undefined, from === PowerState.D3hot && to === PowerState.D0);
   }
 
   protected resetVirtio(): void {
@@ -212,16 +239,20 @@ export abstract class VirtioMember {
   // ---- BAR0 and configuration space -----------------------------------------------------------------
 
   pciConfigRead(offset: number, width: RegisterWidth): number {
+    if (!this.answering) return allOnes(width);
     return this.config.read(offset, width, (bar, off, len) => this.windowRead(bar, off, len));
   }
 
   pciConfigWrite(offset: number, width: RegisterWidth, value: number): ConfigSideEffect[] {
+    if (!this.answering) return [];
     const effects = this.config.write(offset, width, value);
     for (const e of effects) {
       if (e.kind === 'flr') void this.startFlr();
-      else if (e.kind === 'power-state') void this.startPowerTransition(e.to);
+      else if (e.kind === 'power-state') void this.startPowerTransition(e.from, e.to);
       else if (e.kind === 'pci-cfg-window' && e.op === 'write') this.windowWrite(e.bar, e.offset, e.length, e.value ?? 0);
     }
+    // Bus mastering or D0 may let work wait for them go on.
+    if (this.pendingKicks.size || this.inFlight.length) this.scheduleWork();
     return effects;
   }
 
@@ -236,6 +267,7 @@ export abstract class VirtioMember {
   }
 
   barRead(offset: number, width: RegisterWidth): number {
+    if (!this.answering) return allOnes(width);
     if (offset >= Bar0.COMMON && offset < Bar0.COMMON + 64) return this.commonCfgRead(offset - Bar0.COMMON, width);
     if (offset === Bar0.ISR) return this.isrRead();
     if (offset >= Bar0.DEVICE && offset < Bar0.DEVICE + this.deviceConfigLength) return this.deviceCfgRead(offset - Bar0.DEVICE, width);
@@ -243,6 +275,7 @@ export abstract class VirtioMember {
   }
 
   async barWrite(offset: number, width: RegisterWidth, value: number): Promise<void> {
+    if (!this.answering) return;
     if (offset >= Bar0.COMMON && offset < Bar0.COMMON + 64) this.commonCfgWrite(offset - Bar0.COMMON, width, value);
     else if (offset >= Bar0.DEVICE && offset < Bar0.DEVICE + this.deviceConfigLength) this.deviceCfgWriteGuarded(offset - Bar0.DEVICE, width, value);
     else if (offset >= Bar0.NOTIFY && offset < Bar0.SIZE && width === 2) await this.notify(value);
@@ -253,6 +286,7 @@ export abstract class VirtioMember {
   }
 
   commonCfgRead(offset: number, width: RegisterWidth): number {
+    if (!this.answering) return allOnes(width);
     const q = this.selectedQueue();
     const lo = (v: bigint) => Number(v & 0xffffffffn);
     const hi = (v: bigint) => Number((v >> 32n) & 0xffffffffn);
@@ -288,7 +322,7 @@ export abstract class VirtioMember {
   }
 
   commonCfgWrite(offset: number, width: RegisterWidth, value: number): void {
-    if (this.configWritesIgnored()) return;
+    if (!this.answering || this.configWritesIgnored()) return;
     const q = this.selectedQueue();
     const setLo = (v: bigint) => (v & ~0xffffffffn) | BigInt(value >>> 0);
     const setHi = (v: bigint) => (v & 0xffffffffn) | (BigInt(value >>> 0) << 32n);
@@ -333,9 +367,11 @@ export abstract class VirtioMember {
       if (!ok) next &= ~DeviceStatus.FEATURES_OK;
     }
     this.deviceStatus = next;
+    if (next & DeviceStatus.DRIVER_OK && (this.pendingKicks.size || this.inFlight.length)) this.scheduleWork();
   }
 
   deviceCfgRead(offset: number, width: RegisterWidth): number {
+    if (!this.answering) return allOnes(width);
     const b = this.deviceConfigBytes();
     let v = 0;
     for (let i = 0; i < width; i++) v |= (b[offset + i] ?? 0) << (8 * i);
@@ -343,7 +379,7 @@ export abstract class VirtioMember {
   }
 
   private deviceCfgWriteGuarded(offset: number, width: RegisterWidth, value: number): void {
-    if (this.configWritesIgnored()) return;
+    if (!this.answering || this.configWritesIgnored()) return;
     this.deviceConfigWrite(offset, width, value);
   }
 
@@ -352,6 +388,7 @@ export abstract class VirtioMember {
   }
 
   isrRead(): number {
+    if (!this.answering) return 0xff;
     const v = this.isr;
     this.isr = 0;
     return v;
@@ -359,15 +396,42 @@ export abstract class VirtioMember {
 
   // ---- notifications and queue work ------------------------------------------------------------------
 
-  /** An available-buffer notification: taken in Active, remembered in Stop (SD11c), dropped in Freeze. */
+  /**
+   * An available-buffer notification (a posted doorbell: it returns before the device acts). In Active
+   * the next work turn takes the queue's new requests; a notification of Stop is remembered until
+   * Active (SD11c); one of Freeze is dropped.
+   */
   async notify(queue: number): Promise<void> {
-    if (queue >= this.numQueues) return;
+    if (!this.answering || queue >= this.numQueues) return;
     if (this.mode === DeviceMode.FREEZE) return;
-    if (this.mode === DeviceMode.STOP) {
-      this.pendingKicks.add(queue);
-      return;
-    }
-    await this.lock.run(() => this.fetch(queue));
+    this.pendingKicks.add(queue);
+    if (this.mode === DeviceMode.ACTIVE) this.scheduleWork();
+  }
+
+  /** Queues one work turn (at most one waits at a time): the device goes on by itself. */
+  protected scheduleWork(): void {
+    if (this.workQueued) return;
+    this.workQueued = true;
+    void this.work.after(0, () => {
+      this.workQueued = false;
+      return this.lock.run(() => this.doWork());
+    });
+  }
+
+  /**
+   * One work turn, under the member lock (a mode change waits for it, SD11b): after a context restore
+   * learn the rings again, take the requests of every notified queue, then complete what was taken
+   * (after the request latency; never while the backend is held). Nothing happens outside Active.
+   */
+  protected async doWork(): Promise<void> {
+    if (!this.canWork()) return;
+    await this.resumeIfNeeded();
+    const kicks = [...this.pendingKicks];
+    this.pendingKicks.clear();
+    for (const q of kicks) await this.fetch(q);
+    if (this.holding || !this.inFlight.length) return;
+    if (this.timings.requestMs > 0) void this.work.after(this.timings.requestMs, () => this.lock.run(() => this.completeTaken()));
+    else await this.completeTaken();
   }
 
   /** Takes every newly available request of a queue (reads rings and descriptors; no writes). */
@@ -400,23 +464,26 @@ export abstract class VirtioMember {
   }
 
   /**
-   * Lets the device finish what it has taken: every in-flight request completes in order, with its
-   * writes, used-ring update and interrupt. Nothing happens outside Active.
+   * Completes what the device has taken, in order, each with its writes, used-ring update and
+   * interrupt (the caller holds the member lock). Nothing happens outside Active or while held.
    */
-  async settle(): Promise<void> {
-    await this.lock.run(async () => {
-      if (!this.canWork()) return;
-      await this.resumeIfNeeded();
-      while (this.inFlight.length && this.canWork()) {
-        const entry = this.inFlight[0];
-        if (!entry.chain) await this.readRequest(entry);
-        const len = await this.completeRequest(entry.queue, entry.chain!, entry.request);
-        const q = this.queues[entry.queue];
-        await q.pushUsed(this.dma, entry.head, len);
-        this.inFlight.shift();
-        if (!(await q.interruptSuppressed(this.dma))) this.queueInterrupt(q.msixVector);
-      }
-    });
+  protected async completeTaken(): Promise<void> {
+    while (this.inFlight.length && this.canWork() && !this.holding) {
+      const entry = this.inFlight[0];
+      if (!entry.chain) await this.readRequest(entry);
+      const len = await this.completeRequest(entry.queue, entry.chain!, entry.request);
+      const q = this.queues[entry.queue];
+      await q.pushUsed(this.dma, entry.head, len);
+      this.inFlight.shift();
+      if (!(await q.interruptSuppressed(this.dma))) this.queueInterrupt(q.msixVector);
+    }
+  }
+
+  /** The holdRequests stimulus: a stalled backend, or one that goes on. */
+  holdRequests(on: boolean): void {
+    const was = this.holding;
+    this.holding = on;
+    if (was && !on) this.scheduleWork();
   }
 
   private queueInterrupt(vector: number): void {
@@ -483,7 +550,7 @@ export abstract class VirtioMember {
     if (mode === DeviceMode.ACTIVE) await this.onResume();
   }
 
-  /** Work that waited for Active: restored queues, kicks received in Stop, deferred notifications. */
+  /** Work that waited for Active: deferred notifications now; restored queues and kicks received in Stop at the next work turn. */
   private async onResume(): Promise<void> {
     if (this.deferredConfigChange) {
       this.deferredConfigChange = false;
@@ -494,10 +561,7 @@ export abstract class VirtioMember {
       this.config.setPmeStatus();
       this.hooks.pme(this.id);
     }
-    await this.resumeIfNeeded();
-    const kicks = [...this.pendingKicks];
-    this.pendingKicks.clear();
-    for (const q of kicks) await this.fetch(q);
+    this.scheduleWork();
   }
 
   /** After a context restore: learn used indexes, re-read device-owned chains, then look for new work. */
@@ -511,6 +575,10 @@ export abstract class VirtioMember {
       await q.syncUsedIdx(this.dma);
     }
     for (const entry of this.inFlight) if (!entry.chain) await this.readRequest(entry);
-    for (const qi of queues) await this.fetch(qi);
+    for (const qi of queues) this.pendingKicks.add(qi);
   }
+}
+
+function allOnes(width: RegisterWidth): number {
+  return width === 4 ? 0xffffffff : width === 2 ? 0xffff : 0xff;
 }

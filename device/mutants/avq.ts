@@ -128,7 +128,7 @@ export const AVQ_MUTANTS: Mutant[] = [
       const ops = device.options.wire.opcodes;
       wrapSubmit(device, () => (readable, wl) => (device as unknown as { process(r: Uint8Array, w: number): Promise<Completion> }).process(readable, wl));
       wrapExecute(device, (orig) => async (cmd, cap) => {
-        if (cmd.opcode === ops.DEV_MODE_SET) await new Promise((r) => setTimeout(r, 2));
+        if (cmd.opcode === ops.DEV_MODE_SET) await new Promise((r) => setImmediate(r));
         return orig(cmd, cap);
       });
     },

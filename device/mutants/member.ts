@@ -13,6 +13,7 @@ import { eachMember, type Mutant, patch } from './mutant.ts';
 interface MemberInternals {
   queueInterrupt(vector: number): void;
   deliverConfigChange(): void;
+  completeTaken(): Promise<void>;
 }
 
 function internals(m: VirtioMember): MemberInternals {
@@ -90,7 +91,7 @@ export const MEMBER_MUTANTS: Mutant[] = [
   },
   {
     name: 'member-dma-after-mode-set',
-    description: 'MODE_SET Stop is answered at once; the requests the member had taken are completed (DMA, used ring, interrupt) about a millisecond later',
+    description: 'MODE_SET Stop is answered at once; the requests the member had taken are completed (DMA, used ring, interrupt) just after it',
     targets: ['member.mode-set-completes-after-transactions'],
     apply(device) {
       eachMember(device, (m) => {
@@ -101,12 +102,16 @@ export const MEMBER_MUTANTS: Mutant[] = [
           const from = m.mode;
           await orig(mode);
           if (from === DeviceMode.ACTIVE && mode !== DeviceMode.ACTIVE && m.inFlight.length) {
-            setTimeout(() => {
-              late = true;
-              void m.settle().finally(() => {
-                late = false;
-              });
-            }, 1);
+            void m.work.after(0, () =>
+              m.lock.run(async () => {
+                late = true;
+                try {
+                  await internals(m).completeTaken();
+                } finally {
+                  late = false;
+                }
+              }),
+            );
           }
         });
       });
@@ -240,6 +245,14 @@ export const MEMBER_MUTANTS: Mutant[] = [
     targets: ['member.cmds-complete-after-reset'],
     apply(device) {
       answerDuring(device, 'startReset', { status: Status.EAGAIN, qualifier: Qualifier.TRYAGAIN, reason: 'member reset in progress' });
+    },
+  },
+  {
+    name: 'member-answers-during-reset',
+    description: 'MODE_SET, CTX_READ and CTX_WRITE for a member whose virtio device reset is in progress are executed and answered at once, before device_status reads 0',
+    targets: ['member.cmds-complete-after-reset'],
+    apply(device) {
+      answerDuring(device, 'startReset');
     },
   },
   {

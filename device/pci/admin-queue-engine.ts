@@ -3,10 +3,11 @@ import { BadChainError, type ChainBuffer, type SplitVirtqueue } from '../virtque
 import type { DeviceScheduler } from './scheduler.ts';
 
 /**
- * Most bytes one chain's device-readable part may hold; a longer part is a device error. The writable
- * part is capped at the same size (the device writes no more than that, and says so in the used length).
+ * The device's buffer limit: a device-readable part longer than this is a device error (it is far past
+ * any command's structure, e.g. a garbage length); a device-writable part is used up to this size (the
+ * device writes no more, and says so in the used length).
  */
-export const MAX_CHAIN_BYTES = 64 * 1024 * 1024;
+export const MAX_CHAIN_BYTES = 1024 * 1024;
 
 /** What the engine needs of the function it runs in. */
 export interface AdminQueueHost {
@@ -23,8 +24,6 @@ export interface AdminQueueHost {
   usedBufferNotification(q: SplitVirtqueue): void;
   /** The device cannot go on (a malformed chain): DEVICE_NEEDS_RESET and a configuration change notification. */
   needsReset(reason: string): void;
-  /** A command completed (the owner may have changed member state). */
-  commandCompleted(): void;
 }
 
 /**
@@ -135,7 +134,6 @@ export class AdminQueueEngine {
     if (!(await this.live(gen, q))) return false;
     await this.scatter(chain.writable, done.writable, done.usedLength);
     await this.complete(q, head, done.usedLength, writableLength);
-    this.host.commandCompleted();
     return true;
   }
 

@@ -2,7 +2,7 @@ import type { PciBarInfo } from '../../protocol/pci-function.ts';
 
 /**
  * One PCI function of a register-level model as the bus sees it: configuration space and BARs at
- * the width of each access, and a Function Level Reset. Accesses are synchronous and never throw,
+ * the width of each access (a Function Level Reset is a configuration write, as on a card). Accesses are synchronous and never throw,
  * whatever the offset or width: an access the function does not decode reads all ones and is dropped
  * on write (what a requester sees for an Unsupported Request), see each model for the details. The
  * host binding (transports/simulator-pci) adds posted-write ordering on top.
@@ -16,8 +16,6 @@ export interface PciModelFunction {
   configWrite(offset: number, width: number, value: number): void;
   barRead(bar: number, offset: number, width: number): number;
   barWrite(bar: number, offset: number, width: number, value: number): void;
-  /** FLR through PCIe Device Control; resolves when the function answers configuration reads again. */
-  flr(): Promise<void>;
 }
 
 /** The value of a read nobody answers: every data bit set. */

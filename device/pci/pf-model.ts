@@ -44,8 +44,6 @@ export interface PfModelInit {
   interrupt(vector: number | 'intx'): void;
   /** VF Enable changed (the VFs were released, or instantiated). */
   onVfEnableChange?(enabled: boolean): void;
-  /** An admin command completed (member state may have changed). */
-  onCommandCompleted?(): void;
 }
 
 /** FNV-1a over the serial string: a stable 64-bit Device Serial Number for the model. */
@@ -135,19 +133,14 @@ export class PfPciModel implements PciModelFunction {
       submit: (r, w) => device.submit(r, w),
       usedBufferNotification: (q) => this.usedBufferNotification(q),
       needsReset: (reason) => this.needsReset(reason),
-      commandCompleted: () => init.onCommandCompleted?.(),
     });
-  }
-
-  get device(): ReferenceDevice {
-    return this.init.device;
   }
 
   bars(): PciBarInfo[] {
     return this.config.bars.info();
   }
 
-  /** Whether VF `memberId` exists (VF Enable set, within NumVFs) and may be reached (VF Memory Space Enable). */
+  /** Whether VF `memberId` exists: VF Enable set and the VF within NumVFs. */
   vfPresent(memberId: number): boolean {
     return this.init.device.pf.vfEnabled && memberId >= 1 && memberId <= this.init.device.pf.numVfs;
   }
@@ -178,7 +171,7 @@ export class PfPciModel implements PciModelFunction {
 
   configRead(offset: number, width: number): number {
     if (this.flrRunning || !decodable(offset, width, this.configSize)) return allOnes(width);
-    return this.config.read(offset, width as 1 | 2 | 4, (bar, off, len) => this.barRead(bar, off, len));
+    return this.config.read(offset, width as 1 | 2 | 4, (bar, off, len) => (this.windowDecodes(bar, off, len) ? this.registerRead(bar, off, len) : allOnes(len)));
   }
 
   configWrite(offset: number, width: number, value: number): void {
@@ -186,8 +179,8 @@ export class PfPciModel implements PciModelFunction {
     const vfWas = this.init.device.pf.vfEnabled;
     const effects = this.config.write(offset, width as 1 | 2 | 4, value >>> 0);
     for (const e of effects) {
-      if (e.kind === 'flr') void this.flr();
-      else if (e.kind === 'pci-cfg-window' && e.op === 'write') this.barWrite(e.bar, e.offset, e.length, e.value ?? 0);
+      if (e.kind === 'flr') this.startFlr();
+      else if (e.kind === 'pci-cfg-window' && e.op === 'write' && this.windowDecodes(e.bar, e.offset, e.length)) this.registerWrite(e.bar, e.offset, e.length, e.value ?? 0);
     }
     this.vfEnableCheck(vfWas);
     this.msix.deliverUnmasked();
@@ -208,7 +201,23 @@ export class PfPciModel implements PciModelFunction {
   }
 
   barRead(bar: number, offset: number, width: number): number {
-    if (!this.barDecodes(bar, offset, width)) return allOnes(width);
+    return this.barDecodes(bar, offset, width) ? this.registerRead(bar, offset, width) : allOnes(width);
+  }
+
+  barWrite(bar: number, offset: number, width: number, value: number): void {
+    if (this.barDecodes(bar, offset, width)) this.registerWrite(bar, offset, width, value);
+  }
+
+  /**
+   * The PCI_CFG window reaches the BAR's registers from inside the function: Memory Space and the
+   * power state do not gate it (the bus does not carry it), an FLR and an undecodable access do.
+   */
+  private windowDecodes(bar: number, offset: number, width: number): boolean {
+    const b = this.config.bars.info().find((x) => x.index === bar);
+    return !this.flrRunning && b !== undefined && decodable(offset, width, b.size);
+  }
+
+  private registerRead(bar: number, offset: number, width: number): number {
     if (bar === PfBar.MSIX) {
       if (offset >= PfBar.MSIX_TABLE && offset < PfBar.MSIX_TABLE + this.msix.tableBytes) return this.msix.tableRead(offset - PfBar.MSIX_TABLE, width);
       if (offset >= PfBar.MSIX_PBA && offset < PfBar.MSIX_PBA + this.msix.pbaBytes) return this.msix.pbaRead(offset - PfBar.MSIX_PBA, width);
@@ -224,8 +233,7 @@ export class PfPciModel implements PciModelFunction {
     return 0;
   }
 
-  barWrite(bar: number, offset: number, width: number, value: number): void {
-    if (!this.barDecodes(bar, offset, width)) return;
+  private registerWrite(bar: number, offset: number, width: number, value: number): void {
     if (bar === PfBar.MSIX) {
       if (offset >= PfBar.MSIX_TABLE && offset < PfBar.MSIX_TABLE + this.msix.tableBytes) this.msix.tableWrite(offset - PfBar.MSIX_TABLE, width, value);
       return;
@@ -315,8 +323,8 @@ export class PfPciModel implements PciModelFunction {
    * VF Enable clear, so the VFs and the group cease to exist) and the virtio state go back to reset
    * values. Configuration reads return all ones until it completes.
    */
-  flr(): Promise<void> {
-    if (this.flrRunning) return this.flrRunning;
+  private startFlr(): void {
+    if (this.flrRunning) return;
     this.quiesce();
     const vfWas = this.init.device.pf.vfEnabled;
     const run = (async () => {
@@ -335,7 +343,6 @@ export class PfPciModel implements PciModelFunction {
       this.changed();
     });
     this.changed();
-    return this.flrRunning;
   }
 }
 

@@ -8,6 +8,7 @@
 export class DeviceScheduler {
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   private readonly immediates = new Set<ReturnType<typeof setImmediate>>();
+  private readonly sleepers = new Set<() => void>();
   private closed = false;
 
   constructor(
@@ -43,9 +44,17 @@ export class DeviceScheduler {
     }
   }
 
-  /** Resolves after `ms` (for a model's own long operations such as an FLR); never resolves once closed. */
+  /** Resolves after `ms` (a model's own long operations such as an FLR), or at once when the scheduler closes. */
   sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => this.after(resolve, ms));
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.sleepers.delete(done);
+        resolve();
+      };
+      this.sleepers.add(done);
+      this.after(done, ms);
+    });
   }
 
   close(): void {
@@ -54,5 +63,6 @@ export class DeviceScheduler {
     for (const h of this.immediates) clearImmediate(h);
     this.timers.clear();
     this.immediates.clear();
+    for (const wake of [...this.sleepers]) wake();
   }
 }

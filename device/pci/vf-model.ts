@@ -1,9 +1,9 @@
+import { VIRTIO_MSI_NO_VECTOR } from '../../protocol/pci-common-cfg.ts';
 import type { PciBarInfo } from '../../protocol/pci-function.ts';
-import { PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PowerState } from '../../protocol/pci.ts';
+import { PowerState } from '../../protocol/pci.ts';
 import { Bar0, CapOffset } from '../member/layout.ts';
 import type { VirtioMember } from '../member/virtio-member.ts';
 import { commonCfgField } from './common-cfg.ts';
-import type { MemberWork } from './member-work.ts';
 import { MsixTable } from './msix.ts';
 import { allOnes, decodable, type PciModelFunction } from './pci-model.ts';
 import type { PfPciModel } from './pf-model.ts';
@@ -16,7 +16,6 @@ export interface VfModelInit {
   member: VirtioMember;
   pf: PfPciModel;
   scheduler: DeviceScheduler;
-  work: MemberWork;
   /** An interrupt message the VF sends: an MSI-X vector, or (MSI-X disabled) an INTx assertion. */
   interrupt(vector: number | 'intx'): void;
 }
@@ -34,7 +33,8 @@ export interface VfModelInit {
  * everywhere. Its BAR reads all ones and drops writes while VF Memory Space Enable (PF SR-IOV Control) is
  * clear, while the VF is not in D0, outside BAR0, or for accesses that are not 1, 2 or 4 bytes
  * naturally aligned. Inside BAR0, common-config accesses at the wrong width or offset and ISR reads
- * wider than a byte read 0 and are dropped on write.
+ * wider than a byte read 0 and are dropped on write; an MSI-X vector the table lacks reads back as
+ * NO_VECTOR (the mapping failed).
  */
 export class VfPciModel implements PciModelFunction {
   readonly configSize = 4096;
@@ -77,7 +77,6 @@ export class VfPciModel implements PciModelFunction {
     const effects = this.member.pciConfigWrite(offset, width as 1 | 2 | 4, value >>> 0);
     if (effects.some((e) => e.kind === 'flr')) this.msix.reset();
     this.msix.deliverUnmasked();
-    this.init.work.poke(this.member);
   }
 
   private barDecodes(bar: number, offset: number, width: number): boolean {
@@ -96,25 +95,16 @@ export class VfPciModel implements PciModelFunction {
   barWrite(bar: number, offset: number, width: number, value: number): void {
     if (!this.barDecodes(bar, offset, width)) return;
     if (offset >= Bar0.MSIX_TABLE && offset < Bar0.MSIX_TABLE + this.msix.tableBytes) return this.msix.tableWrite(offset - Bar0.MSIX_TABLE, width, value);
-    if (offset < Bar0.COMMON + 64 && !commonCfgField(offset - Bar0.COMMON, width)) return;
+    const field = offset < Bar0.COMMON + 64 ? commonCfgField(offset - Bar0.COMMON, width) : undefined;
+    if (offset < Bar0.COMMON + 64 && !field) return;
+    // A vector the MSI-X table lacks cannot be mapped: it reads back as NO_VECTOR (virtio 1.3 4.1.5.1.2).
+    if ((field?.name === 'CONFIG_MSIX_VECTOR' || field?.name === 'QUEUE_MSIX_VECTOR') && (value & 0xffff) >= this.msix.size) value = VIRTIO_MSI_NO_VECTOR;
     if (offset >= Bar0.NOTIFY) {
       // A doorbell: posted, and served by the device after its latency.
       if (width !== 2) return;
-      this.init.scheduler.after(async () => {
-        if (!this.present) return;
-        await this.member.barWrite(offset, 2, value & 0xffff);
-        this.init.work.poke(this.member);
-      });
+      this.init.scheduler.after(() => (this.present ? this.member.barWrite(offset, 2, value & 0xffff) : undefined));
       return;
     }
     void this.member.barWrite(offset, width as 1 | 2 | 4, value >>> 0);
-    this.init.work.poke(this.member);
-  }
-
-  /** FLR through the VF's PCIe Device Control; resolves when the function is done. */
-  async flr(): Promise<void> {
-    const at = CapOffset.EXP + PCI_EXP_DEVCTL;
-    this.configWrite(at, 2, this.configRead(at, 2) | PCI_EXP_DEVCTL_BCR_FLR);
-    await this.member.idle();
   }
 }

@@ -10,6 +10,8 @@ import type { RunPlan } from '../run/run-plan.ts';
 import { selectRequirements } from '../run/select.ts';
 import { runSuites } from '../run/vitest-run.ts';
 import { PROJECT_ROOT, toolInfo } from '../tool-info.ts';
+import { undoPreparedHosts, withPreparedHost } from '../../transports/host-preparation.ts';
+import { findTransport } from '../../transports/index.ts';
 
 export interface RunFlags {
   config?: string;
@@ -101,21 +103,24 @@ export async function runCommand(flags: RunFlags, argv: string[]): Promise<numbe
   const startedAt = new Date();
   const abort = new AbortController();
   let interrupts = 0;
-  const onSigint = () => {
+  const onSignal = (signal: 'SIGINT' | 'SIGTERM') => () => {
     interrupts++;
-    if (interrupts > 1) process.exit(3);
+    // Quitting at once still undoes what host preparation changed.
+    if (interrupts > 1) return void undoPreparedHosts().finally(() => process.exit(3));
     process.stderr.write('\nvmcts: interrupted; finishing the report (press Ctrl-C again to quit at once)\n');
-    abort.abort(new Error('interrupted by SIGINT'));
+    abort.abort(new Error(`interrupted by ${signal}`));
   };
+  const onSigint = onSignal('SIGINT');
+  const onSigterm = onSignal('SIGTERM');
   process.on('SIGINT', onSigint);
-  // Host preparation (vfio: the card onto vfio-pci under the safety rules), undone on every exit path.
-  let undoHost: () => Promise<void> = async () => undefined;
-  if (plan.config.transport.kind === 'vfio') {
-    const { prepareVfioHost } = await import('../../transports/vfio/transport.ts');
-    undoHost = await prepareVfioHost(plan.config.transport, say);
-  }
+  process.on('SIGTERM', onSigterm);
   try {
-    const { collected, incompleteReason } = await runSuites(plan, PROJECT_ROOT, say, abort.signal);
+    // The transport checks its config and prepares the host (if it must) here, before the test
+    // worker starts; the preparation is undone however the run ends.
+    const transport = plan.config.transport;
+    const registration = findTransport(transport.kind);
+    await registration?.validate?.(transport);
+    const { collected, incompleteReason } = await withPreparedHost(registration, transport, say, () => runSuites(plan, PROJECT_ROOT, say, abort.signal));
     const doc = assembleResults({
       plan,
       collected,
@@ -137,7 +142,7 @@ export async function runCommand(flags: RunFlags, argv: string[]): Promise<numbe
     return doc.run.exitCode;
   } finally {
     process.off('SIGINT', onSigint);
-    await undoHost();
+    process.off('SIGTERM', onSigterm);
   }
 }
 

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ConfigError } from '../errors.ts';
+import { transportConfigSchema } from '../../transports/index.ts';
 import type { ConformanceConfig } from './define-config.ts';
 
 const SCHEMA_PATH = path.join(path.dirname(fileURLToPath(import.meta.url)), 'config.schema.json');
@@ -13,7 +14,10 @@ let validator: ValidateFunction | undefined;
 function validate(): ValidateFunction {
   if (!validator) {
     const ajv = new Ajv2020({ strict: true, allErrors: true, verbose: true, allowUnionTypes: true });
-    validator = ajv.compile(JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as object);
+    const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as { properties: Record<string, unknown> };
+    // The transport section is each registered transport's own schema (transports/index.ts).
+    schema.properties.transport = transportConfigSchema();
+    validator = ajv.compile(schema);
   }
   return validator;
 }

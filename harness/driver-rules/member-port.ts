@@ -1,4 +1,5 @@
 import type { DmaAccess, GuestMemory } from '../../protocol/guest-memory.ts';
+import type { DeviceTiming } from '../../protocol/host-binding.ts';
 import type { MemberCapabilities, MemberEvent, MemberPort, MemberStimuli, RegisterWidth } from '../../protocol/member-port.ts';
 import type { PowerStateName } from '../../protocol/pci.ts';
 
@@ -40,6 +41,9 @@ export class MonitoredMemberPort implements MemberPort {
 
   get capabilities(): MemberCapabilities {
     return this.inner.capabilities;
+  }
+  get timing(): DeviceTiming {
+    return this.inner.timing;
   }
 
   get memory(): GuestMemory {

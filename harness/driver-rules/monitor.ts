@@ -7,7 +7,6 @@ import type {
   AdminFrameCompletion,
   AdminTransport,
   DeviceIdentity,
-  OwnerPort,
   TransportCapabilities,
 } from '../../protocol/admin-transport.ts';
 import { alignUp } from '../../protocol/bytes.ts';
@@ -27,12 +26,12 @@ import {
 import { DecodeError } from '../../protocol/decode-error.ts';
 import type { MemberPort } from '../../protocol/member-port.ts';
 import { type CommandName, commandName, CONTEXT_GROUP, WRITE_RECORD_GROUP } from '../../protocol/opcodes.ts';
-import { PciCapId, SriovReg, VirtioPciCap } from '../../protocol/pci.ts';
+import { PciCapId, VirtioPciCap } from '../../protocol/pci.ts';
 import { configReaderOf, walkCapabilities } from '../../protocol/pci-capabilities.ts';
 import { CommonCfg, DeviceStatus, PciCapType } from '../../protocol/pci-common-cfg.ts';
 import { GroupType, Status } from '../../protocol/status.ts';
 import type { WireOptions } from '../../protocol/wire-options.ts';
-import { sriovState } from '../pci/ext-caps.ts';
+import type { SriovControl, SriovState } from '../../protocol/sriov-control.ts';
 import { type MemberAccess, type MemberAccessSink, MonitoredMemberPort } from './member-port.ts';
 import { ADMIN_RULES, END_OF_TEST_RULES, MEMBER_RULES, OWNER_RULES, Rule, RULE_COMMAND_SET, type RuleId } from './rules.ts';
 import { RecordingTracker, type Span, WriteStreamTracker } from './streams.ts';
@@ -50,9 +49,6 @@ export interface EndTestInfo {
   bodyCompleted: boolean;
 }
 
-/** SR-IOV Control bit 1, VF Migration Enable (the driver-controlled half of VF Migration, GR10). */
-const SRIOV_CTRL_VF_MIGRATION = 0x2;
-const SRIOV_CTRL_VFE = 0x1;
 
 /** A command as the device receives it, whichever way the harness sent it. */
 interface CommandView {
@@ -99,11 +95,6 @@ function viewOfFrame(frame: AdminFrame): CommandView {
   };
 }
 
-interface OwnerState {
-  cap: number;
-  ctrl: number;
-  numVfs: number;
-}
 
 /** Where a member's PCI_CFG window and device configuration sit (from its capability list). */
 interface MemberLayout {
@@ -115,7 +106,7 @@ interface MemberLayout {
  * Watches everything the harness sends, as owner driver and as member driver, for breaches of the
  * driver rules (catalog entries with testability suite-obligation). `transport` wraps the real
  * transport: every admin command (exec and execFrame), every access through a member port it hands
- * out and every write to the owner's SR-IOV capability is checked before it goes out, and the
+ * out and every SR-IOV change (SriovControl) is checked before it goes out, and the
  * completions update what the monitor knows (in-use list, member modes, context streams, write
  * recording). A test that breaks a rule on purpose to probe the device names it in `breaks`; any other
  * breach makes the test a HARNESS_ERROR, and a rule enforced here with no breach in the run rolls up
@@ -136,8 +127,9 @@ export class DriverRuleMonitor {
   private readonly queried = new Map<number, Set<number>>();
   private readonly inUse = new Map<number, Set<number>>();
   private readonly known: Set<number>;
-  private ownerState: OwnerState | undefined;
-  private ownerInit: Promise<void> | undefined;
+  /** VF Enable and NumVFs as SriovControl last reported them (undefined: the transport has no SR-IOV control). */
+  private sriovState: SriovState | undefined;
+  private sriovInit: Promise<void> | undefined;
 
   // ---- per member --------------------------------------------------------------------------------------
   /** Mode from the last MODE_SET or MODE_GET that completed OK. */
@@ -175,8 +167,8 @@ export class DriverRuleMonitor {
   }
 
   /**
-   * Rule ids this monitor checks on this transport and device: the owner rules only where the owner's
-   * SR-IOV capability is reachable, the member rules only with a member port, the rules of an optional
+   * Rule ids this monitor checks on this transport and device: the owner rules only where the
+   * transport changes SR-IOV settings (SriovControl), the member rules only with a member port, the rules of an optional
    * command set only when LIST_QUERY reported that set, the end-of-test obligations only once the
    * harness tells endTest how test bodies ended.
    */
@@ -187,7 +179,7 @@ export class DriverRuleMonitor {
     const sets = { context: offers(CONTEXT_GROUP), 'write-record': offers(WRITE_RECORD_GROUP) };
     return [
       ...ADMIN_RULES,
-      ...(caps.ownerPci && this.inner.owner ? OWNER_RULES : []),
+      ...(caps.sriovControl && this.inner.sriov ? OWNER_RULES : []),
       ...(caps.memberPort ? MEMBER_RULES : []),
       ...(this.endOfTestChecks ? END_OF_TEST_RULES : []),
     ].filter((r) => {
@@ -238,16 +230,19 @@ export class DriverRuleMonitor {
   // ---- the wrapped transport ---------------------------------------------------------------------------
 
   private wrapTransport(inner: AdminTransport): AdminTransport {
-    const owner = inner.owner ? () => this.wrapOwner(inner.owner!()) : undefined;
+    const owner = inner.owner ? () => inner.owner!() : undefined;
+    const sriov = inner.sriov ? () => this.wrapSriov(inner.sriov!()) : undefined;
     return {
       name: inner.name,
       capabilities: inner.capabilities as TransportCapabilities,
+      timing: inner.timing,
       exec: (cmd, opts) => this.exec(cmd, opts),
       execFrame: (frame, opts) => this.execFrame(frame, opts),
       identity: (): Promise<DeviceIdentity> => inner.identity(),
       memberIds: () => inner.memberIds(),
       member: (id) => this.member(id),
       ...(owner ? { owner } : {}),
+      ...(sriov ? { sriov } : {}),
       recover: async () => {
         const ok = await inner.recover();
         // An owner reset: the in-use list is {LIST_QUERY, LIST_USE} again (GD8), so GR2 starts over.
@@ -263,8 +258,8 @@ export class DriverRuleMonitor {
   }
 
   private async exec(cmd: AdminCommandRequest, opts?: AdminExecOptions): Promise<AdminCommandResponse> {
-    if (!this.ownerInit) await this.readOwner();
-    else await this.ownerInit;
+    if (!this.sriovInit) await this.readSriov();
+    else await this.sriovInit;
     const v = viewOfRequest(cmd);
     this.beforeCommand(v);
     this.outstanding++;
@@ -278,8 +273,8 @@ export class DriverRuleMonitor {
   }
 
   private async execFrame(frame: AdminFrame, opts?: AdminExecOptions): Promise<AdminFrameCompletion> {
-    if (!this.ownerInit) await this.readOwner();
-    else await this.ownerInit;
+    if (!this.sriovInit) await this.readSriov();
+    else await this.sriovInit;
     const v = viewOfFrame(frame);
     this.beforeCommand(v);
     this.outstanding++;
@@ -308,40 +303,34 @@ export class DriverRuleMonitor {
     return p;
   }
 
-  // ---- owner (SR-IOV capability) --------------------------------------------------------------------
+  // ---- owner (SR-IOV control) -----------------------------------------------------------------------
 
-  private readOwner(): Promise<void> {
-    this.ownerInit ??= (async () => {
+  private readSriov(): Promise<void> {
+    this.sriovInit ??= (async () => {
       const inner = this.inner;
-      if (!inner.capabilities.ownerPci || !inner.owner) return;
-      const owner = inner.owner();
-      const s = await sriovState(owner);
-      if (!s) return;
-      this.ownerState = { cap: s.cap, ctrl: await owner.pciConfigRead(s.cap + SriovReg.CTRL, 2), numVfs: s.numVfs };
+      if (!inner.capabilities.sriovControl || !inner.sriov) return;
+      this.sriovState = await inner.sriov().state();
     })();
-    return this.ownerInit;
+    return this.sriovInit;
   }
 
-  private wrapOwner(o: OwnerPort): OwnerPort {
+  /**
+   * SriovControl as the monitor sees it: a change of NumVFs / VF Enable while commands are outstanding
+   * breaks GR10; a change of VF Enable makes the VFs new functions, so nothing known of them holds.
+   * (VF Migration stays clear: the suite has no means to set it.)
+   */
+  private wrapSriov(c: SriovControl): SriovControl {
     return {
-      pciConfigRead: (offset, width) => o.pciConfigRead(offset, width),
-      commonCfgRead: (offset, width) => o.commonCfgRead(offset, width),
-      pciConfigWrite: async (offset, width, value) => {
-        await this.readOwner();
-        const s = this.ownerState;
-        const hits = (reg: number, len: number) => s !== undefined && offset < s.cap + reg + len && offset + width > s.cap + reg;
-        const ctrl = hits(SriovReg.CTRL, 2);
-        const num = hits(SriovReg.NUM_VF, 2);
-        if (ctrl && this.outstanding > 0) {
-          this.report(Rule.VF_ENABLE, `the SR-IOV Control register was written while ${this.outstanding} group administration command(s) were outstanding`);
-        }
-        await o.pciConfigWrite(offset, width, value);
-        if (s && (ctrl || num)) {
-          const before = s.ctrl;
-          s.ctrl = await o.pciConfigRead(s.cap + SriovReg.CTRL, 2);
-          s.numVfs = await o.pciConfigRead(s.cap + SriovReg.NUM_VF, 2);
-          // VF Enable cleared or set: the VFs are gone or new; nothing known of them holds any more.
-          if ((before ^ s.ctrl) & SRIOV_CTRL_VFE) this.forgetMembers();
+      state: () => c.state(),
+      setNumVfs: async (n) => {
+        await this.readSriov();
+        if (this.outstanding > 0) this.report(Rule.VF_ENABLE, `NumVFs / VF Enable were changed (to ${n} VFs) while ${this.outstanding} group administration command(s) were outstanding`);
+        const before = this.sriovState;
+        try {
+          await c.setNumVfs(n);
+        } finally {
+          this.sriovState = await c.state();
+          if (before?.vfEnable !== this.sriovState.vfEnable || before?.numVfs !== this.sriovState.numVfs) this.forgetMembers();
         }
       },
     };
@@ -393,12 +382,12 @@ export class DriverRuleMonitor {
    */
   private memberNumber(v: CommandView): number | undefined {
     if (v.groupType !== GroupType.SRIOV) return undefined;
-    if (this.ownerState && !(this.ownerState.ctrl & SRIOV_CTRL_VFE)) return undefined;
+    if (this.sriovState && !this.sriovState.vfEnable) return undefined;
     return v.memberId >= 1n && v.memberId <= BigInt(this.numVfs()) ? Number(v.memberId) : undefined;
   }
 
   private numVfs(): number {
-    if (this.ownerState) return this.ownerState.numVfs;
+    if (this.sriovState) return this.sriovState.numVfs;
     let max = 0;
     for (const id of this.inner.memberIds()) if (id > max) max = id;
     return max;
@@ -446,10 +435,7 @@ export class DriverRuleMonitor {
         const n = this.numVfs();
         if (v.memberId < 1n || v.memberId > BigInt(n)) this.report(Rule.MEMBER_IN_RANGE, `${what}: group_member_id ${v.memberId} is outside 1..NumVFs (${n})`);
       }
-      const s = this.ownerState;
-      if (s && (!(s.ctrl & SRIOV_CTRL_VFE) || s.ctrl & SRIOV_CTRL_VF_MIGRATION)) {
-        this.report(Rule.VF_ENABLE, `${what} sent while the owner's SR-IOV Control is 0x${s.ctrl.toString(16)} (VF Enable must be set and VF Migration clear)`);
-      }
+      if (this.sriovState && !this.sriovState.vfEnable) this.report(Rule.VF_ENABLE, `${what} sent while the owner's VF Enable is clear`);
     }
 
     // The command's own fields, whatever it addresses.

@@ -11,17 +11,25 @@ export class GuestArena {
   readonly end: bigint;
   private readonly free = new Map<number, bigint[]>();
 
-  constructor(memory: GuestMemory, readonly size = 4 << 20) {
+  constructor(
+    private readonly memory: GuestMemory,
+    readonly size = 4 << 20,
+  ) {
     this.base = memory.alloc(size, 4096);
     this.next = this.base;
     this.end = this.base + BigInt(size);
   }
 
+  /**
+   * `len` bytes, zeroed as a driver's allocations are (rings start with index 0): the region may hold
+   * what a hypervisor copied there for another guest, or what an earlier guest of the member left.
+   */
   alloc(len: number, align = 16): bigint {
     const a = BigInt(align);
     const at = ((this.next + a - 1n) / a) * a;
     if (at + BigInt(len) > this.end) throw new RangeError(`guest arena of ${this.size} bytes is full`);
     this.next = at + BigInt(len);
+    if (len > 0) this.memory.write(at, new Uint8Array(len));
     return at;
   }
 

@@ -3,6 +3,7 @@ import type { MemberPort } from '../../protocol/member-port.ts';
 import { CommonCfg, DeviceStatus, Feature, VIRTIO_MSI_NO_VECTOR } from '../../protocol/pci-common-cfg.ts';
 import { PCI_COMMAND_MASTER, PciCapId, PciCfg } from '../../protocol/pci.ts';
 import { configReaderOf, findCapability } from '../../protocol/pci-capabilities.ts';
+import { waitForDevice } from '../wait.ts';
 import { GuestArena } from './guest-arena.ts';
 import { type Completion, type GuestBuffer, GuestQueue, type PostedRequest } from './guest-queue.ts';
 
@@ -47,14 +48,9 @@ export class GuestDriver {
   }
 
   /** Writes 0 to device_status and waits until it reads back 0 (the driver-side end of a reset). */
-  async reset(timeoutMs = 2000): Promise<void> {
+  async reset(timeoutMs = this.port.timing.resetMs): Promise<void> {
     await this.port.commonCfgWrite(CommonCfg.DEVICE_STATUS.offset, 1, 0);
-    const until = Date.now() + timeoutMs;
-    while ((await this.port.commonCfgRead(CommonCfg.DEVICE_STATUS.offset, 1)) !== 0) {
-      if (Date.now() > until) throw new GuestInitError(`device_status did not read 0 within ${timeoutMs} ms of a reset`);
-      await this.port.settle(1);
-      await new Promise((r) => setTimeout(r, 1));
-    }
+    if (!(await waitForReset(this.port, timeoutMs))) throw new GuestInitError(`device_status did not read 0 within ${timeoutMs} ms of a reset`);
   }
 
   async status(): Promise<number> {
@@ -138,16 +134,18 @@ export class GuestDriver {
     });
   }
 
-  /** Lets the device work and collects completions until `count` have arrived or the time is up. */
-  async poll(queue: number, count: number, timeoutMs = 2000): Promise<(Completion & { data: Uint8Array[] })[]> {
+  /** Collects completions until `count` have arrived or the time is up (default: the completion time the transport declares). */
+  async poll(queue: number, count: number, timeoutMs = this.port.timing.completionMs): Promise<(Completion & { data: Uint8Array[] })[]> {
     const out: (Completion & { data: Uint8Array[] })[] = [];
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      await this.port.settle(1);
-      out.push(...this.reap(queue));
-      if (out.length >= count || Date.now() > until) return out;
-      await new Promise((r) => setTimeout(r, 0));
-    }
+    await waitForDevice(
+      this.port,
+      () => {
+        out.push(...this.reap(queue));
+        return out.length >= count;
+      },
+      timeoutMs,
+    );
+    return out;
   }
 
   /**
@@ -174,6 +172,11 @@ export async function readFeatureBits(port: MemberPort, which: 'device' | 'drive
     f |= BigInt(await port.commonCfgRead(value.offset, 4)) << BigInt(32 * w);
   }
   return f;
+}
+
+/** Waits until device_status reads 0 (a reset is complete, virtio 1.3 4.1.4.3.1); false when it does not within `timeoutMs`. */
+export function waitForReset(port: MemberPort, timeoutMs = port.timing.resetMs): Promise<boolean> {
+  return waitForDevice(port, async () => (await port.commonCfgRead(CommonCfg.DEVICE_STATUS.offset, 1)) === 0, timeoutMs);
 }
 
 async function writeAddr(p: MemberPort, offset: number, v: bigint): Promise<void> {

@@ -1,4 +1,5 @@
 import type { DmaAccess, GuestMemory } from '../../protocol/guest-memory.ts';
+import type { DeviceTiming } from '../../protocol/host-binding.ts';
 import type { MemberCapabilities, MemberEvent, MemberPort, MemberStimuli, RegisterWidth } from '../../protocol/member-port.ts';
 import type { PowerStateName } from '../../protocol/pci.ts';
 
@@ -20,6 +21,8 @@ export class MemoryOverlayPort implements MemberPort {
   }
   get capabilities(): MemberCapabilities {
     return this.inner.capabilities;
+  }  get timing(): DeviceTiming {
+    return this.inner.timing;
   }
   get stimuli(): MemberStimuli | undefined {
     return this.inner.stimuli;

@@ -1,4 +1,4 @@
-import { MUTANTS, type Mutant } from '../../device/mutants/index.ts';
+import { loadMutants, type Mutant } from '../../transports/simulator/index.ts';
 import { DEFAULT_PROFILE, loadProfile } from '../../spec/profiles.ts';
 import { loadCatalog } from '../../spec/catalog.ts';
 import type { RequirementOutcome, TestVerdict } from '../../reports/verdicts.ts';
@@ -122,7 +122,7 @@ export async function runMutant(mutant: Mutant, tests: readonly RegisteredTest[]
 export async function runMatrix(o: MatrixOptions = {}): Promise<MutantResult[]> {
   const tests = await collectSuiteDefs();
   const out: MutantResult[] = [];
-  for (const m of MUTANTS) {
+  for (const m of await loadMutants()) {
     if (o.only?.length && !o.only.includes(m.name)) continue;
     const r = await runMutant(m, tests, o);
     o.onResult?.(r);

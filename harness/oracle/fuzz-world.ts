@@ -15,6 +15,7 @@ import { Status } from '../../protocol/status.ts';
 import type { WireOptions } from '../../protocol/wire-options.ts';
 import type { ProfileSettings } from '../../spec/profile-settings.ts';
 import type { AdminClient } from '../admin-client.ts';
+import { waitForDevice } from '../wait.ts';
 import type { GuestDriverInit } from '../guest/guest-driver.ts';
 import { Oracle } from './oracle.ts';
 import { type AdminCall, describeCall, describeEvent, describeOutcome, formatViolation, type MemberEvent, type Violation } from './types.ts';
@@ -32,8 +33,6 @@ export interface FuzzEnv {
   inUse?: ReadonlySet<number>;
   /** Brings members back to the session baseline (harness/session Session.baseline). */
   baseline(members: readonly number[]): Promise<void>;
-  /** Budget for a member to finish its outstanding requests at the end of a run (real devices need time). */
-  drainMs?: number;
 }
 
 /** A MUST the device broke: ends the fast-check run so it can be shrunk. */
@@ -131,6 +130,7 @@ export class FuzzWorld {
       p.takeEvents();
     }
     for (const w of this.workloads.values()) w.reset();
+    this.held.clear();
     this.oracle.baseline(this.env.members);
     this.lastRanges.clear();
     this.entries = [];
@@ -271,16 +271,13 @@ export class FuzzWorld {
       const busy = (w && w.alive && w.outstanding.size > 0) || x.rec.active;
       if (!busy) continue;
       if (this.env.sets.context && x.ctx.modeKnown && x.ctx.mode !== DeviceMode.ACTIVE) await this.toActive(m);
+      // Every request gets its chance: a backend the run stalled goes on.
+      if (this.held.get(m)) await this.hold(m, false);
       if (w && w.alive && w.outstanding.size > 0 && this.mode(m) === DeviceMode.ACTIVE) {
         // Queues with requests never notified get their kick now (a driver would); those notified are not kicked again.
         const unkicked = new Set([...w.outstanding.values()].filter((r) => !r.kicked).map((r) => r.queue));
         for (const q of unkicked) await w.kick(q, DeviceMode.ACTIVE);
-        const until = Date.now() + (this.env.drainMs ?? 1000);
-        for (;;) {
-          await this.settle(m, '(end of run) ');
-          if (w.outstanding.size === 0 || !w.alive || Date.now() > until) break;
-          await new Promise((res) => setTimeout(res, 1));
-        }
+        await this.drain(m, '(end of run) ');
         if (w.alive) this.problems(w.lost(), '(end of run) outstanding requests');
       }
       if (this.oracle.member(m).rec.active) {
@@ -326,12 +323,37 @@ export class FuzzWorld {
     if (r.status === Status.OK) this.afterModeChange(m, DeviceMode.ACTIVE, from, applied);
   }
 
-  /** Lets the member work, reaps completions and judges them. */
+  /** Lets time pass (the quiet period the transport declares; the simulator returns once idle), reaps completions and judges them. */
   async settle(m: number, note = ''): Promise<void> {
     const w = this.workloads.get(m);
     if (!w || !w.alive) return;
-    await w.port.settle(1);
+    await w.port.settle(w.port.timing.quietMs);
     this.reap(m, this.mode(w.port.id) ?? DeviceMode.ACTIVE, `${note}SETTLE(${w.port.id})`);
+  }
+
+  /** Stalls the member's backend or lets it go on (the hold-requests stimulus); the guest takes no note: a held request is just slow. */
+  async hold(m: number, on: boolean): Promise<void> {
+    const p = this.ports.get(m);
+    await p?.stimuli?.holdRequests?.(on);
+    this.held.set(m, on);
+    this.action(`HOLD_REQUESTS(${m}, ${on ? 'on' : 'off'})`);
+  }
+
+  /** Members whose backend a run stalled (released before the end-of-run drain). */
+  private readonly held = new Map<number, boolean>();
+
+  /** Reaps and judges completions until no request of the guest is outstanding or the declared completion time has passed. */
+  async drain(m: number, note = ''): Promise<void> {
+    const w = this.workloads.get(m);
+    if (!w || !w.alive) return;
+    await waitForDevice(
+      w.port,
+      () => {
+        if (w.alive) this.reap(m, this.mode(w.port.id) ?? DeviceMode.ACTIVE, `${note}DRAIN(${w.port.id})`, true);
+        return w.outstanding.size === 0 || !w.alive;
+      },
+      w.port.timing.completionMs,
+    );
   }
 
   /**

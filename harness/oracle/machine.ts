@@ -20,7 +20,7 @@ import type { RequestSpec } from './workload.ts';
 type W = FuzzWorld;
 
 /** Command kinds (for statistics and the step list). */
-export type CommandKind = 'mode-get' | 'mode-set' | 'size' | 'read' | 'write' | 'discard' | 'fields' | 'cap' | 'start' | 'stop' | 'rec-read' | 'io' | 'settle' | 'flr' | 'reset';
+export type CommandKind = 'mode-get' | 'mode-set' | 'size' | 'read' | 'write' | 'discard' | 'fields' | 'cap' | 'start' | 'stop' | 'rec-read' | 'io' | 'settle' | 'hold' | 'flr' | 'reset';
 
 abstract class Cmd implements fc.AsyncCommand<W, W> {
   abstract get kind(): CommandKind;
@@ -375,6 +375,32 @@ class SettleCmd extends Cmd {
   }
 }
 
+/**
+ * The member's backend stalls (requests are taken and held, device-owned) or goes on: how a run gets
+ * requests in flight at a mode change, a context read or an FLR on a device that otherwise completes
+ * them at once. Only where the transport offers the hold-requests stimulus.
+ */
+class HoldCmd extends Cmd {
+  get kind(): CommandKind {
+    return 'hold';
+  }
+  constructor(
+    m: number,
+    readonly on: boolean,
+  ) {
+    super(m);
+  }
+  override ready(w: Readonly<W>): boolean {
+    return w.workloads.has(this.m) && w.ports.get(this.m)?.stimuli?.holdRequests !== undefined;
+  }
+  async run(_: W, w: W): Promise<void> {
+    await w.hold(this.m, this.on);
+  }
+  toString(): string {
+    return `HOLD_REQUESTS(${this.m}, ${this.on ? 'on' : 'off'})`;
+  }
+}
+
 /** A member FLR (Active or Stop: the member driver is still at work), then MODE_GET (E22: the mode stays). */
 class FlrCmd extends Cmd {
   get kind(): CommandKind {
@@ -486,6 +512,8 @@ export function commandArbitraries(kind: MachineKind, m: number, sets: { context
   if (member) {
     add(rec ? 22 : 12, fc.tuple(fc.array(requestArb, { minLength: 1, maxLength: 4 }), fc.oneof({ weight: 9, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) })).map(([r, k]) => new GuestIoCmd(m, r, k)));
     add(rec ? 14 : 8, fc.constant(null).map(() => new SettleCmd(m)));
+    // Requests held in flight at mode changes and context reads (the write-record machine keeps its own mix).
+    add(rec ? 0 : 3, fc.boolean().map((on) => new HoldCmd(m, on)));
     add(rec ? 5 : 3, fc.constant(null).map(() => new FlrCmd(m)));
     add(rec ? 1 : 2, fc.constant(null).map(() => new ResetCmd(m)));
   }

@@ -23,6 +23,7 @@ import { CommonCfg } from '../../protocol/pci-common-cfg.ts';
 import { Status } from '../../protocol/status.ts';
 import { BlkConfig, BlkFeature } from '../../protocol/virtio-blk.ts';
 import type { MemberPort } from '../../protocol/member-port.ts';
+import { waitForDevice } from '../wait.ts';
 import { type FuzzWorld } from './fuzz-world.ts';
 import { type FuzzOutcome, type FuzzRunOptions, prepareWorld, runProperty } from './machine.ts';
 import { GuestWorkload, type RecycledPort, type RequestSpec } from './workload.ts';
@@ -199,7 +200,7 @@ export async function roundTrip(world: FuzzWorld, sc: RoundTripScenario, sharedS
   // Completed traffic before the migration.
   for (const s of sc.warmup) {
     await io([s], act, true, 'warm-up');
-    await world.settle(src);
+    await world.drain(src);
   }
   // Pre-copy: read the context while the member runs.
   let activeContext: Uint8Array | undefined;
@@ -209,7 +210,13 @@ export async function roundTrip(world: FuzzWorld, sc: RoundTripScenario, sharedS
       if (world.oracle.member(src).ctx.read === 'partial') await world.call({ op: 'DISCARD', member: src });
     } else activeContext = bytes;
   }
+  // Requests in flight at the mode change: taken and held by a stalled backend where the transport can
+  // stall it (the source goes on with them after an abandoned migration, the destination after the
+  // context carried them); elsewhere only notified.
+  const holding = sc.inflight.length > 0 && wl.port.stimuli?.holdRequests !== undefined;
+  if (holding) await world.hold(src, true);
   await io(sc.inflight, act, true, 'in flight');
+  if (holding) await wl.port.settle(wl.port.timing.completionMs);
   await io(sc.unkicked, act, false, 'not notified');
   const before = await observe(wl.port, wl.queueCount);
   // Source: Stop (kicks there), Freeze, read.
@@ -218,6 +225,7 @@ export async function roundTrip(world: FuzzWorld, sc: RoundTripScenario, sharedS
     await io(sc.inStop, DeviceMode.STOP, true, 'kicked in Stop');
   }
   await modeSet(world, src, DeviceMode.FREEZE);
+  if (holding) await world.hold(src, false);
   if (sc.abort === 'src-abort' || sc.abort === 'src-retry') {
     await readStream(world, src, sc.srcChunks, 1);
     if (world.oracle.member(src).ctx.read === 'partial') await world.call({ op: 'DISCARD', member: src });
@@ -275,9 +283,9 @@ export async function roundTrip(world: FuzzWorld, sc: RoundTripScenario, sharedS
   await finishRequests(world, src, 'the destination after the migration');
   for (const s of sc.after) {
     await io([s], act, true, 'after the migration');
-    await world.settle(src);
+    await world.drain(src);
     await io([{ ...s, kind: 'read' }], act, true, 'read back');
-    await world.settle(src);
+    await world.drain(src);
   }
   await finishRequests(world, src, 'the destination after the migration');
 }
@@ -330,12 +338,7 @@ async function finishRequests(world: FuzzWorld, m: number, what: string): Promis
   if (!wl.alive) return;
   const unkicked = new Set([...wl.outstanding.values()].filter((r) => !r.kicked).map((r) => r.queue));
   for (const q of unkicked) await wl.kick(q, DeviceMode.ACTIVE);
-  const until = Date.now() + (world.env.drainMs ?? 1000);
-  for (;;) {
-    await world.settle(m);
-    if (wl.outstanding.size === 0 || !wl.alive || Date.now() > until) break;
-    await new Promise((res) => setTimeout(res, 1));
-  }
+  await world.drain(m);
   if (wl.alive) world.problems(wl.lost(), `${what}: outstanding requests`);
 }
 
@@ -357,18 +360,20 @@ export async function probeSharedStorage(world: FuzzWorld): Promise<boolean> {
     const sector = 7 * 512 + (world.runs % 64);
     const w = a.post({ queue: 0, kind: 'write', sector, sectors: 1, skipPages: 0 }, DeviceMode.ACTIVE);
     await a.kick(0, DeviceMode.ACTIVE);
-    for (let i = 0; i < 100 && a.outstanding.size; i++) {
-      await a.port.settle(1);
-      a.reap(DeviceMode.ACTIVE);
-    }
+    await waitForDevice(a.port, () => (a.reap(DeviceMode.ACTIVE), a.outstanding.size === 0), a.port.timing.completionMs);
     const r = b.post({ queue: 0, kind: 'read', sector, sectors: 1, skipPages: 0 }, DeviceMode.ACTIVE);
     await b.kick(0, DeviceMode.ACTIVE);
-    for (let i = 0; i < 100 && b.outstanding.size; i++) {
-      await b.port.settle(1);
-      const got = b.driver!.reap(0);
-      for (const c of got) if (c.request.tag === r.tag) return c.data[0].every((x, k) => x === w.data![k]);
-    }
-    return false;
+    let same = false;
+    await waitForDevice(
+      b.port,
+      () => {
+        const got = b.driver!.reap(0).find((c) => c.request.tag === r.tag);
+        if (got) same = got.data[0].every((x, k) => x === w.data![k]);
+        return got !== undefined;
+      },
+      b.port.timing.completionMs,
+    );
+    return same;
   } finally {
     b.reset();
   }

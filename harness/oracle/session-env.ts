@@ -3,6 +3,7 @@
  * session baseline between runs. `openFuzzSession` opens a session on the simulator outside a
  * conformance run (benchmarks, self-tests), with the same plan shape `vmcts run` builds.
  */
+import type { AdminTransport } from '../../protocol/admin-transport.ts';
 import type { SimulatorMemberConfig } from '../config/define-config.ts';
 import { loadProfile } from '../../spec/profiles.ts';
 import type { RunPlan } from '../run/run-plan.ts';
@@ -21,14 +22,14 @@ export function fuzzEnvOf(session: Session, members: readonly number[]): FuzzEnv
     sets: { ...session.commandSets },
     inUse: session.inUse,
     baseline: (ms) => session.baseline(ms),
-    // The simulator's settle() runs the device's work to completion, so what is still outstanding after
-    // it never completes; a hardware transport gets the command timeout to finish its requests.
-    drainMs: tr.name === 'simulator' ? 5 : session.plan.timeouts.commandMs,
   };
 }
 
-/** A session on the simulator (the reference device, or a mutant of it) with a seed-v2 plan. */
-export async function openFuzzSession(o: { seed?: number; mutant?: string; devices?: SimulatorMemberConfig[] } = {}): Promise<Session> {
+/**
+ * A session on the simulator (the reference device, or a mutant of it) with a seed-v2 plan; over
+ * `transport` when given (a device a self-test built itself).
+ */
+export async function openFuzzSession(o: { seed?: number; mutant?: string; devices?: SimulatorMemberConfig[]; transport?: AdminTransport } = {}): Promise<Session> {
   const profile = loadProfile('seed-v2');
   const plan: RunPlan = {
     tool: toolInfo(),
@@ -41,5 +42,5 @@ export async function openFuzzSession(o: { seed?: number; mutant?: string; devic
     outDir: '',
     replayBase: 'vmcts run',
   };
-  return Session.open(plan);
+  return Session.open(plan, o.transport);
 }

@@ -8,10 +8,9 @@ import { wireOptions, type WireOptions } from '../../protocol/wire-options.ts';
 import type { SessionRecord } from '../../reports/results.ts';
 import { AdminClient } from '../admin-client.ts';
 import type { RunPlan } from '../run/run-plan.ts';
-import { openTransport } from './open-transport.ts';
+import { openTransport } from '../../transports/index.ts';
 import { DriverRuleMonitor } from '../driver-rules/monitor.ts';
-import { setVfEnable, sriovState } from '../pci/ext-caps.ts';
-import { SriovReg } from '../../protocol/pci.ts';
+import { waitForReset } from '../guest/guest-driver.ts';
 
 /** Which optional command sets the device offers, from LIST_QUERY. A set counts as offered when any of its opcodes is. */
 export interface CommandSetsPresent {
@@ -48,9 +47,10 @@ export class Session {
     this.admin = new AdminClient(transport, wire, { timeoutMs: plan.timeouts.commandMs });
   }
 
-  static async open(plan: RunPlan): Promise<Session> {
+  /** Opens the transport the plan names, or works over `transport` when given (self-tests of a particular device). */
+  static async open(plan: RunPlan, given?: AdminTransport): Promise<Session> {
     const wire = wireOptions(plan.profile.settings);
-    const raw = await openTransport(plan.config.transport, wire, plan.timeouts.commandMs, plan.seed);
+    const raw = given ?? (await openTransport(plan.config.transport, { wire, commandMs: plan.timeouts.commandMs, seed: plan.seed }));
     const monitor = new DriverRuleMonitor(raw, wire);
     // Raw frames that tests send go into the admin client's log too, so they appear in wire traces.
     let client: AdminClient | undefined;
@@ -74,7 +74,7 @@ export class Session {
     const ids = transport.memberIds();
     s.membersUnderTest = plan.config.members?.length ? plan.config.members.filter((m) => ids.includes(m)) : ids.slice(0, 2);
     for (const m of plan.config.members ?? []) if (!ids.includes(m)) s.findings.push(`configured member ${m} does not exist on the device (members: ${ids.join(', ')})`);
-    if (transport.capabilities.ownerPci && transport.owner) s.vfCount = (await sriovState(transport.owner()))?.numVfs ?? 0;
+    if (transport.capabilities.sriovControl && transport.sriov) s.vfCount = (await transport.sriov().state()).numVfs;
     await s.negotiate();
     return s;
   }
@@ -121,12 +121,12 @@ export class Session {
   async baseline(members: readonly number[]): Promise<void> {
     const a = this.admin;
     // A test that cleared VF Enable on purpose (GD13) and did not get to restore it: the group must exist.
-    if (this.transport.capabilities.ownerPci && this.transport.owner) {
-      const owner = this.transport.owner();
-      const sriov = await sriovState(owner);
-      if (sriov && !sriov.vfEnable) {
-        if (sriov.numVfs !== this.vfCount && this.vfCount) await owner.pciConfigWrite(sriov.cap + SriovReg.NUM_VF, 2, this.vfCount);
-        await setVfEnable(owner, sriov.cap, true);
+    if (this.transport.capabilities.sriovControl && this.transport.sriov && this.vfCount) {
+      const sriov = this.transport.sriov();
+      const now = await sriov.state();
+      if (!now.vfEnable || now.numVfs !== this.vfCount) {
+        if (now.vfEnable) await sriov.setNumVfs(0);
+        await sriov.setNumVfs(this.vfCount);
       }
     }
     // Only commands in the in-use list (GR6): a device that lacks some gets the baseline it can have.
@@ -145,13 +145,11 @@ export class Session {
       if (usable(t.DEV_WRITE_RECORDS_STOP)) await a.recordsStop(m);
       if (this.transport.capabilities.memberPort) {
         const port = this.transport.member(m);
+        // A backend a test stalled goes on again (its requests die with the reset below).
+        await port.stimuli?.holdRequests?.(false);
         if (port.capabilities.powerManagement) await port.setPowerState('D0');
         await port.commonCfgWrite(CommonCfg.DEVICE_STATUS.offset, 1, 0);
-        const until = Date.now() + this.plan.timeouts.commandMs;
-        while ((await port.commonCfgRead(CommonCfg.DEVICE_STATUS.offset, 1)) !== 0) {
-          if (Date.now() > until) throw new TransportTimeoutError(`member ${m} reset`, this.plan.timeouts.commandMs);
-          await new Promise((r) => setTimeout(r, 1));
-        }
+        if (!(await waitForReset(port))) throw new TransportTimeoutError(`member ${m} reset`, port.timing.resetMs);
         port.takeDmaLog();
         port.takeEvents();
       }

@@ -1,6 +1,6 @@
 /**
  * Helpers shared by the admin, avq, cmdset and mode suites (not a suite file: no tests here).
- * Everything goes through what a transport offers (AdminClient, execFrame, OwnerPort), nothing
+ * Everything goes through what a transport offers (AdminClient, execFrame, OwnerPort, SriovControl), nothing
  * reaches into the simulator.
  */
 import { decodeAdminCmdResult, encodeAdminCmd, type VirtioAdminCmdResult } from '../../protocol/admin-frame.ts';
@@ -17,8 +17,8 @@ import {
 import { type CommandName, CONTEXT_GROUP, FIRST_RESERVED_OPCODE, WRITE_RECORD_GROUP } from '../../protocol/opcodes.ts';
 import { GroupType, Qualifier, qualifierName, Status, statusName } from '../../protocol/status.ts';
 import { describeStatus, type ConformanceContext } from '../../harness/ctest.ts';
-import { setVfEnable, sriovState } from '../../harness/pci/ext-caps.ts';
-import { SriovReg } from '../../protocol/pci.ts';
+import { pollUntil } from '../../harness/wait.ts';
+import type { SriovState } from '../../protocol/sriov-control.ts';
 
 export { describeStatus };
 
@@ -102,13 +102,10 @@ export function resultRoom(name: CommandName): number {
   return name === 'DEV_CTX_READ' || name === 'DEV_CTX_FIELDS_QUERY' || name === 'DEV_WRITE_RECORDS_READ' ? 256 : name === 'LIST_QUERY' ? 64 : 8;
 }
 
-/** NumVFs: from the owner's SR-IOV capability when the transport reaches it, else the member ids the transport reports (1..NumVFs). */
+/** NumVFs: from the host's SR-IOV control when the transport has one, else the member ids the transport reports (1..NumVFs). */
 export async function numVfs(t: ConformanceContext): Promise<number> {
   const tr = t.session.transport;
-  if (tr.capabilities.ownerPci && tr.owner) {
-    const s = await sriovState(tr.owner());
-    if (s) return s.numVfs;
-  }
+  if (tr.capabilities.sriovControl && tr.sriov) return (await tr.sriov().state()).numVfs;
   return Math.max(0, ...tr.memberIds());
 }
 
@@ -199,38 +196,33 @@ export async function rawFrame(t: ConformanceContext, readable: Uint8Array, writ
   return { readable, writableLength, writable: done.writable, usedLength: done.usedLength, response };
 }
 
-// ---- owner SR-IOV capability ----------------------------------------------------------------------
+// ---- owner SR-IOV settings ------------------------------------------------------------------------
 
-/** The owner's SR-IOV capability, or NOT_TESTED when the transport has none to offer. */
-export async function ownerSriov(t: ConformanceContext): Promise<{ cap: number; numVfs: number; totalVfs: number }> {
-  const s = await sriovState(t.owner());
-  if (!s) t.notTested('the owner has no SR-IOV Extended Capability the transport can reach');
+/** The owner's SR-IOV settings, or NOT_TESTED when the transport cannot change them or VF Enable is clear. */
+export async function ownerSriov(t: ConformanceContext): Promise<SriovState> {
+  const s = await t.sriov().state();
   if (!s.vfEnable) t.notTested('VF Enable is clear when the test starts');
   return s;
 }
 
 /**
- * Clears VF Enable, runs `fn`, and restores VF Enable and NumVFs (SR-IOV group torn down and built
- * again). The caller is breaking driver rule admin.gr10-vf-enable-while-outstanding on purpose when
- * it sends commands inside.
+ * Clears VF Enable (NumVFs 0 through the host's SR-IOV control), runs `fn` with the settings it found,
+ * and restores them (the SR-IOV group torn down and built again). The caller is breaking driver rule
+ * admin.gr10-vf-enable-while-outstanding on purpose when it sends commands inside.
  */
-export async function withVfDisabled<T>(t: ConformanceContext, fn: (s: { cap: number; numVfs: number; totalVfs: number }) => Promise<T>): Promise<T> {
-  const owner = t.owner();
+export async function withVfDisabled<T>(t: ConformanceContext, fn: (s: SriovState) => Promise<T>): Promise<T> {
+  const sriov = t.sriov();
   const s = await ownerSriov(t);
   try {
-    await setVfEnable(owner, s.cap, false);
+    await sriov.setNumVfs(0);
     return await fn(s);
   } finally {
-    const now = await sriovState(owner);
-    if (now && now.vfEnable) await setVfEnable(owner, s.cap, false);
-    if (now && now.numVfs !== s.numVfs) await owner.pciConfigWrite(s.cap + SriovReg.NUM_VF, 2, s.numVfs);
-    await setVfEnable(owner, s.cap, true);
+    const now = await sriov.state();
+    if (!now.vfEnable || now.numVfs !== s.numVfs) {
+      if (now.vfEnable) await sriov.setNumVfs(0);
+      await sriov.setNumVfs(s.numVfs);
+    }
   }
-}
-
-/** Sets NumVFs (VF Enable must be clear). */
-export async function writeNumVfs(t: ConformanceContext, cap: number, n: number): Promise<void> {
-  await t.owner().pciConfigWrite(cap + SriovReg.NUM_VF, 2, n);
 }
 
 /** The write-record START data for one range of `pages` pages at a page-aligned address in the first advertised page size. */
@@ -239,13 +231,10 @@ export function recordStartData(bitmap: number, pages = 4n): { pageSize: bigint;
   return { pageSize, entries: [{ pageAddress: pageSize * 256n, pageCount: pages }] };
 }
 
-/** Retries a command while it answers EAGAIN (VR7), a bounded number of times. */
-export async function retryEagain(send: () => Promise<AdminCommandResponse>, tries = 8): Promise<AdminCommandResponse> {
+/** Retries a command while it answers EAGAIN (VR7), for up to the completion time the transport declares. */
+export async function retryEagain(t: ConformanceContext, send: () => Promise<AdminCommandResponse>): Promise<AdminCommandResponse> {
   let r = await send();
-  for (let i = 1; i < tries && r.status === Status.EAGAIN; i++) {
-    await new Promise((res) => setTimeout(res, 1));
-    r = await send();
-  }
+  await pollUntil(async () => r.status !== Status.EAGAIN || (r = await send()).status !== Status.EAGAIN, t.timing.completionMs);
   return r;
 }
 

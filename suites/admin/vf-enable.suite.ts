@@ -1,15 +1,13 @@
 import { conformanceTest, type ConformanceContext } from '../../harness/ctest.ts';
-import { sriovState } from '../../harness/pci/ext-caps.ts';
 import { Qualifier, Status } from '../../protocol/status.ts';
-import { setVfEnable } from '../../harness/pci/ext-caps.ts';
-import { memberCommandsInUse, probeCommand, unsupportedOpcodes, withVfDisabled, writeNumVfs } from './helpers.ts';
+import { memberCommandsInUse, probeCommand, unsupportedOpcodes, withVfDisabled } from './helpers.ts';
 
 conformanceTest(
   {
     id: 'admin.gd13-vf-enable',
     title: 'With VF Enable clear every SR-IOV group command fails with EINVAL/INVALID_GROUP; with fewer VFs the ids above NumVFs fail with INVALID_MEMBER',
     requirements: ['admin.gd13-vf-disabled-invalid-group', 'admin.gd13-member-out-of-range'],
-    needs: ['owner-pci'],
+    needs: ['sriov-control'],
     // Sends commands while VF Enable is clear, and to member ids above NumVFs, on purpose (GD13 probe).
     breaks: ['admin.gr10-vf-enable-while-outstanding', 'admin.gr10-member-id-in-range', 'admin.gr6-no-command-before-list-use'],
   },
@@ -38,13 +36,12 @@ conformanceTest(
         // Fewer VFs: NumVFs bounds the member ids, whatever TotalVFs is.
         if (s.numVfs >= 2 && cmds.length) {
           const fewer = s.numVfs - 1;
-          await writeNumVfs(t, s.cap, fewer);
-          const now = await sriovState(t.owner());
-          if (!now || now.numVfs !== fewer) {
-            t.finding(`NumVFs did not take the value ${fewer} (reads ${now?.numVfs}); the reduced-NumVFs probe was skipped`);
+          await t.sriov().setNumVfs(fewer);
+          const now = await t.sriov().state();
+          if (now.numVfs !== fewer || !now.vfEnable) {
+            t.finding(`the host did not set ${fewer} VFs (NumVFs reads ${now.numVfs}, VF Enable ${now.vfEnable ? 'set' : 'clear'}); the reduced-NumVFs probe was skipped`);
             return;
           }
-          await setVfEnable(t.owner(), s.cap, true);
           t.requireOk(undefined, await a.listQuery().then(() => a.listUse(t.session.inUse)), 'LIST_USE after VF Enable was set again');
           for (const name of cmds) {
             t.expectStatus(

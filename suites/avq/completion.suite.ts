@@ -193,7 +193,7 @@ conformanceTest(
     id: 'avq.admin-queue-location',
     title: "The owner's admin virtqueues come after its other queues and their indices fit in 16 bits",
     requirements: ['avq.admin-queue-index-after-regular-queues', 'avq.admin-queue-count-fits-16-bit'],
-    needs: ['owner-pci'],
+    needs: ['owner-config'],
   },
   async (t: ConformanceContext) => {
     const cfg = t.owner();
@@ -218,7 +218,7 @@ conformanceTest(
     const r = await t.admin.send('LIST_QUERY', 0, undefined, { resultCapacity: 64 });
     t.expectOk('avq.admin-queue-present-when-negotiated', r, 'LIST_QUERY on the admin virtqueue');
     const tr = t.session.transport;
-    if (tr.capabilities.ownerPci && tr.owner) {
+    if (tr.capabilities.ownerConfig && tr.owner) {
       const num = await tr.owner().commonCfgRead(CommonCfg.ADMIN_QUEUE_NUM.offset, 2);
       t.check('avq.admin-queue-present-when-negotiated', num !== 0, 'admin_queue_num reads 0 although the owner answers admin commands (VIRTIO_F_ADMIN_VQ is negotiated)');
     } else {

@@ -584,9 +584,11 @@ export function collect(w: Workload, got: (Completion & { data: Uint8Array[] })[
 
 /**
  * A block member with requests in every state on queue 0: 2 made available, kicked and completed;
- * 3 more made available and kicked, not waited for (the device may still own them); 1 made available
- * without a kick. Then Stop: the used ring is read back (guest memory; the device writes none in Stop).
- * Requests the device had not returned by then are its own (device-owned descriptors) or not taken.
+ * 3 more made available and kicked, taken and held by the device where the transport can stall its
+ * backend (otherwise not waited for: the device may own them, or not have taken them); 1 made
+ * available without a kick. Then Stop: the used ring is read back (guest memory; the device writes
+ * none in Stop). Requests the device had not returned by then are its own (device-owned descriptors)
+ * or not taken.
  */
 export async function blockWorkload(t: ConformanceContext, member: number, features = 0n): Promise<Workload> {
   const port = t.port(member);
@@ -598,21 +600,26 @@ export async function blockWorkload(t: ConformanceContext, member: number, featu
   post(1n);
   await g.kick(0);
   w.kicked = 2;
-  collect(w, await safePoll(t, g, 2, 2000));
-  t.require(undefined, w.done.size === 2, `the member completed ${w.done.size} of 2 kicked block reads within 2 s`);
+  collect(w, await safePoll(t, g, 2));
+  t.require(undefined, w.done.size === 2, `the member completed ${w.done.size} of 2 kicked block reads within ${port.timing.completionMs} ms`);
+  const hold = port.stimuli?.holdRequests;
+  await hold?.(true);
   for (let i = 0; i < 3; i++) post(BigInt(2 + i));
   await g.kick(0);
   w.kicked = 5;
+  if (hold) await port.settle(port.timing.completionMs);
   post(5n);
   await t.admin.modeSetOk(member, STOP);
+  // The backend goes on; a device in Stop completes nothing, so the held requests stay its own.
+  await hold?.(false);
   collect(w, g.reap(0));
   return w;
 }
 
 /** poll() that turns a used-ring violation into a FAIL (of the whole test) with the device's words. */
-export async function safePoll(t: ConformanceContext, g: GuestDriver, count: number, timeoutMs: number, req?: string): Promise<(Completion & { data: Uint8Array[] })[]> {
+export async function safePoll(t: ConformanceContext, g: GuestDriver, count: number, req?: string): Promise<(Completion & { data: Uint8Array[] })[]> {
   try {
-    return await g.poll(0, count, timeoutMs);
+    return await g.poll(0, count);
   } catch (e) {
     if (e instanceof UsedRingError) t.fail(req && t.def.requirements.includes(req) ? req : undefined, e.message);
     throw e;

@@ -46,9 +46,9 @@ conformanceTest(
     const status = await deviceStatus(t, src);
 
     // 1. The first attempt, called off after a partial READ.
-    vm.postBatch(2, 'before the first Stop (taken by the device)');
-    await vm.kickAll();
+    await vm.postTaken(2, 'before the first Stop (taken by the device)');
     await setMode(t, src, DeviceMode.STOP);
+    await vm.releaseTaken();
     const notified = new Set(vm.postBatch(1, 'during the first Stop (notified)').map((r) => r.tag));
     await vm.kickAll();
     await setMode(t, src, DeviceMode.FREEZE);
@@ -71,9 +71,9 @@ conformanceTest(
     await workloadRound(t, vm, 2, 'new requests on the source after the aborted attempt', Req.DISCARD_READ);
 
     // 2. The second attempt: a partial READ discarded, then the whole context from its start.
-    vm.postBatch(2, 'before the second Stop (taken by the device)');
-    await vm.kickAll();
+    await vm.postTaken(2, 'before the second Stop (taken by the device)');
     await setMode(t, src, DeviceMode.STOP);
+    await vm.releaseTaken();
     vm.postBatch(1, 'during the second Stop (notified)');
     await vm.kickAll();
     await setMode(t, src, DeviceMode.FREEZE);

@@ -3,6 +3,7 @@ import { type ConformanceContext, describeStatus } from '../../harness/ctest.ts'
 import { MemoryOverlayPort } from '../../harness/guest/memory-overlay-port.ts';
 import { blkRead, blkWrite, BlkStatus, SECTOR } from '../../harness/guest/block-guest.ts';
 import { GuestDriver, readFeatureBits } from '../../harness/guest/guest-driver.ts';
+import { waitForDevice } from '../../harness/wait.ts';
 import { decodeCtxReadOutput, decodeWriteRecordsReadResult, DeviceMode, modeName, pageSizesOf, recordsCapacity } from '../../protocol/commands.ts';
 import { decodeVqSplitDevDescs, decodeVqSplitRuntime } from '../../protocol/dev-ctx-fields.ts';
 import { decodeDevCtx, DevCtxType, type VirtioDevCtx } from '../../protocol/device-context.ts';
@@ -244,15 +245,36 @@ export class GuestVm {
     for (const q of this.queues) await this.drv.kick(q);
   }
 
-  /** Collects completions until `done()` holds or the time is up. */
-  async pollUntil(done: () => boolean, timeoutMs = this.t.plan.timeouts.commandMs): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      await this.port.settle(1);
-      for (const q of this.queues) this.collect(q);
-      if (done() || this.queues.every((q) => this.broken.has(q)) || Date.now() > until) return;
-      await new Promise((r) => setTimeout(r, 0));
-    }
+  /**
+   * Posts `perQueue` requests on every queue and notifies them so that the device takes them and holds
+   * them until releaseTaken(): requests in flight at the next mode change. That needs the transport's
+   * hold-requests stimulus (a stalled backend, given the completion time to take them); without it the
+   * requests are only notified, and the device may complete them or not have taken them yet.
+   */
+  async postTaken(perQueue: number, phase: string): Promise<BlockRequest[]> {
+    const hold = this.port.stimuli?.holdRequests;
+    await hold?.(true);
+    const out = this.postBatch(perQueue, phase);
+    await this.kickAll();
+    if (hold) await this.port.settle(this.port.timing.completionMs);
+    return out;
+  }
+
+  /** Lets the backend stalled by postTaken go on (a member outside Active still completes nothing). */
+  async releaseTaken(): Promise<void> {
+    await this.port.stimuli?.holdRequests?.(false);
+  }
+
+  /** Collects completions until `done()` holds or the time is up (default: the completion time the transport declares). */
+  async pollUntil(done: () => boolean, timeoutMs = this.port.timing.completionMs): Promise<void> {
+    await waitForDevice(
+      this.port,
+      () => {
+        for (const q of this.queues) this.collect(q);
+        return done() || this.queues.every((q) => this.broken.has(q));
+      },
+      timeoutMs,
+    );
   }
 
   /** Collects until no request is outstanding (or the time is up); a broken queue has nothing more to give. */
@@ -630,9 +652,9 @@ export class ArenaRecording {
  */
 export async function stopAndCopyTo(t: ConformanceContext, vm: GuestVm, to: number, label: string): Promise<ResumePoint> {
   const from = vm.member;
-  vm.postBatch(2, `before Stop on member ${from} (taken by the device), ${label}`);
-  await vm.kickAll();
+  await vm.postTaken(2, `before Stop on member ${from} (taken by the device), ${label}`);
   await setMode(t, from, DeviceMode.STOP);
+  await vm.releaseTaken();
   vm.postBatch(1, `during Stop on member ${from} (notified), ${label}`);
   await vm.kickAll();
   await setMode(t, from, DeviceMode.FREEZE);

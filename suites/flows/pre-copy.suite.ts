@@ -81,11 +81,11 @@ async function preCopy(t: ConformanceContext, slot: number, dmaCheck: boolean): 
   // pages now), others are taken by the device and still in flight at Stop.
   const completing = vm.postBatch(2, 'completed after the last pass before Stop');
   await vm.kickAll();
-  vm.postBatch(2, 'taken by the device, in flight at Stop');
   await pass('last pass before Stop');
   await vm.pollFor(completing);
-  await vm.kickAll();
+  await vm.postTaken(2, 'taken by the device, in flight at Stop');
   await setMode(t, src, DeviceMode.STOP);
+  await vm.releaseTaken();
   await setMode(t, src, DeviceMode.FREEZE);
 
   const last = await readContext(t, src, 4096, Req.READ_NEW_STREAM, 'final context, read in Freeze after the one read in Active');

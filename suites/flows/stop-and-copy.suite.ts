@@ -47,9 +47,9 @@ conformanceTest(
     const status = await deviceStatus(t, src);
 
     // Requests the device takes before Stop, then requests made available and notified in Stop (SD11c).
-    vm.postBatch(3, 'before Stop (taken by the device)');
-    await vm.kickAll();
+    await vm.postTaken(3, 'before Stop (taken by the device)');
     await setMode(t, src, DeviceMode.STOP);
+    await vm.releaseTaken();
     vm.postBatch(2, 'during Stop (notified)');
     await vm.kickAll();
     // The guest is paused: the member driver stops accessing the member, the owner freezes it.

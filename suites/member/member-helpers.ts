@@ -15,23 +15,36 @@ import { configReaderOf, findCapability, type PciCapability, walkCapabilities } 
 import { availRingSize, descTableSize, usedRingSize } from '../../protocol/split-ring.ts';
 
 /**
- * How long a test lets the device act on what it was given before judging that nothing happened.
- * The simulator does its work in settle(); a hardware transport waits up to this long.
+ * Watches the member for the quiet period the transport declares (timing.quietMs) before a test judges
+ * that nothing happened: the device works on its own, and settle() lets it (the simulator returns as
+ * soon as it has nothing pending, a card waits the whole period).
  */
-export const QUIET_MS = 20;
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+export async function quiet(port: MemberPort): Promise<void> {
+  await port.settle(port.timing.quietMs);
 }
 
 /**
- * Gives the device time to do anything it was going to do: settle (a hardware transport waits up to
- * `ms` there), a few real milliseconds for work a device schedules on timers, then settle again.
+ * Makes requests available and notifies them (`postAndKick`) so that the device holds them, taken and
+ * not completed, when the test goes on: with the hold-requests stimulus the backend is stalled first
+ * and the device is given its completion time to take them. Without it the requests are only
+ * notified: the device may have completed them, or not taken them yet. Returns whether they are held
+ * (release them with `releaseHeld`).
  */
-export async function quiet(port: MemberPort, ms = QUIET_MS): Promise<void> {
-  await port.settle(ms);
-  await sleep(5);
-  await port.settle(ms);
+export async function requestsInFlight(port: MemberPort, postAndKick: () => Promise<void>): Promise<boolean> {
+  const hold = port.stimuli?.holdRequests;
+  if (!hold) {
+    await postAndKick();
+    return false;
+  }
+  await hold(true);
+  await postAndKick();
+  await port.settle(port.timing.completionMs);
+  return true;
+}
+
+/** Lets a backend stalled by requestsInFlight go on. */
+export async function releaseHeld(port: MemberPort): Promise<void> {
+  await port.stimuli?.holdRequests?.(false);
 }
 
 /** A request the member's device type completes by writing guest memory (block: a 1-sector read; entropy: 64 bytes). */
@@ -54,7 +67,7 @@ export async function workingGuest(t: ConformanceContext, member: number, queueS
   const drv = await t.guest(member, { queues: 1, queueSize });
   drv.post(0, next(), 0xc0);
   await drv.kick(0);
-  const done = await drv.poll(0, 1, 2000);
+  const done = await drv.poll(0, 1);
   if (done.length !== 1) t.notTested(`member ${member} did not complete a request in Active, so its silence outside Active would prove nothing`);
   port.takeDmaLog();
   port.takeEvents();

@@ -6,7 +6,7 @@ import { type ConformanceContext, conformanceTest } from '../../harness/ctest.ts
 import { DeviceMode } from '../../protocol/commands.ts';
 import type { DmaAccess } from '../../protocol/guest-memory.ts';
 import type { MemberEvent } from '../../protocol/member-port.ts';
-import { describeDma, describeEvent, interruptsIn, listSome, overlaps, quiet, virtqueueMemory, workingGuest } from './member-helpers.ts';
+import { describeDma, describeEvent, interruptsIn, listSome, overlaps, quiet, releaseHeld, requestsInFlight, virtqueueMemory, workingGuest } from './member-helpers.ts';
 
 const PCI_TX = 'member.no-pci-transaction-outside-active';
 const VQ_MEM = 'member.no-vq-memory-access-outside-active';
@@ -18,18 +18,24 @@ interface Seen {
 }
 
 /**
- * Requests the device has taken when the mode changes, more made available and notified in Stop (and,
- * for Freeze, in Freeze), then the DMA log and interrupts from the MODE_SET completion on.
+ * Requests the device has taken when the mode changes (held by a stalled backend where the transport
+ * can stall it, and released once the member is in Stop), more made available and notified in Stop
+ * (and, for Freeze, in Freeze), then the DMA log and interrupts from the MODE_SET completion on.
  */
 async function noAccessOutsideActive(t: ConformanceContext, target: number): Promise<void> {
   const { drv, port, next } = await workingGuest(t, t.src);
   const irqObserved = port.capabilities.interruptObservation;
-  for (let i = 0; i < 4; i++) drv.post(0, next(), i);
-  await drv.kick(0);
+  const held = await requestsInFlight(port, async () => {
+    for (let i = 0; i < 4; i++) drv.post(0, next(), i);
+    await drv.kick(0);
+  });
   await t.admin.modeSetOk(t.src, DeviceMode.STOP);
   // Accesses up to the MODE_SET completion are allowed (SD11b lets the device finish them).
   port.takeDmaLog();
   port.takeEvents();
+  // The backend is ready now: a device in Stop still completes nothing.
+  if (held) await releaseHeld(port);
+  else t.finding('the transport cannot stall the backend: the requests notified before Stop may have been completed, or not taken, when MODE_SET arrived');
   const seen: Seen[] = [];
   const collect = (phase: string) => seen.push({ phase, dma: port.takeDmaLog(), irq: irqObserved ? interruptsIn(port.takeEvents()) : [] });
 
@@ -98,18 +104,24 @@ conformanceTest(
     const { drv, port, next } = await workingGuest(t, t.src, 256);
     const perRequest = next().length;
     const batch = Math.max(1, Math.min(16, Math.floor(drv.queues[0].freeCount / perRequest / 2)));
-    for (let i = 0; i < batch; i++) drv.post(0, next(), i);
-    await drv.kick(0);
-    // The device works through the first batch and takes a second one while MODE_SET arrives.
-    const work = port.settle(5);
+    // A batch the device has taken and holds (a stalled backend where the transport can stall it) ...
+    const held = await requestsInFlight(port, async () => {
+      for (let i = 0; i < batch; i++) drv.post(0, next(), i);
+      await drv.kick(0);
+    });
+    // ... goes on the moment MODE_SET is sent, with a second batch notified: the device is at work
+    // when MODE_SET arrives.
+    if (held) await releaseHeld(port);
     for (let i = 0; i < batch; i++) drv.post(0, next(), 100 + i);
     const kick = drv.kick(0);
+    drv.reap(0);
+    if (drv.queues[0].outstanding.size === 0) t.notTested('every request had completed before DEV_MODE_SET Stop could be sent: no transaction was under way');
     const r = await t.admin.modeSet(t.src, DeviceMode.STOP).then((res) => {
       port.takeDmaLog(); // everything up to the completion is allowed
       return res;
     });
     t.requireOk(req, r, 'DEV_MODE_SET Stop sent while the member had requests under way');
-    await Promise.all([work, kick]);
+    await kick;
     await quiet(port);
     const late = port.takeDmaLog();
     t.check(req, late.length === 0, `${late.length} memory access(es) reached guest memory after DEV_MODE_SET Stop had completed: ${listSome(late, describeDma)}`);
@@ -119,10 +131,13 @@ conformanceTest(
 async function noNotificationOutsideActive(t: ConformanceContext, target: number): Promise<void> {
   const req = 'member.no-used-buffer-notification-outside-active';
   const { drv, port, next } = await workingGuest(t, t.src);
-  for (let i = 0; i < 4; i++) drv.post(0, next(), i);
-  await drv.kick(0);
+  const held = await requestsInFlight(port, async () => {
+    for (let i = 0; i < 4; i++) drv.post(0, next(), i);
+    await drv.kick(0);
+  });
   await t.admin.modeSetOk(t.src, DeviceMode.STOP);
   port.takeEvents();
+  if (held) await releaseHeld(port);
   drv.post(0, next(), 10);
   drv.post(0, next(), 11);
   await drv.kick(0);
@@ -142,7 +157,7 @@ async function noNotificationOutsideActive(t: ConformanceContext, target: number
   await t.admin.modeSetOk(t.src, DeviceMode.ACTIVE);
   await drv.kick(0);
   const pending = drv.queues[0].outstanding.size;
-  await drv.poll(0, pending, 1000);
+  await drv.poll(0, pending);
   if (interruptsIn(port.takeEvents()).length === 0) t.finding('no used-buffer notification arrived after the return to Active either: the check outside Active may be vacuous');
 }
 
@@ -183,7 +198,7 @@ conformanceTest(
     await drv.kick(0);
     await quiet(port);
     await t.admin.modeSetOk(t.src, DeviceMode.ACTIVE);
-    const done = await drv.poll(0, 1, 250);
+    const done = await drv.poll(0, 1);
     t.check(
       'member.stop-accepts-notifications',
       done.some((c) => c.request.tag === 7),

@@ -16,7 +16,7 @@ conformanceTest(
     title: 'A member instantiated by setting VF Enable is in Active mode before any DEV_MODE_SET',
     requirements: ['mode.default-active'],
     commandSets: ['context'],
-    needs: ['owner-pci'],
+    needs: ['sriov-control'],
   },
   async (t: ConformanceContext) => {
     const a = t.admin;
@@ -26,7 +26,7 @@ conformanceTest(
     // Enabled again: the in-use list is the owner's, not the members'; LIST_USE again all the same.
     await a.enableAll();
     for (let m = 1; m <= n; m++) {
-      const r = await retryEagain(() => a.modeGet(m));
+      const r = await retryEagain(t, () => a.modeGet(m));
       if (!t.check('mode.default-active', r.status === Status.OK && r.result.length >= 1, `member ${m}: DEV_MODE_GET right after VF Enable was set: ${describeStatus(r)}`)) continue;
       const was = m === t.src ? ' (Stop before VF Enable was cleared)' : m === t.members[1] ? ' (Freeze before VF Enable was cleared)' : '';
       t.check('mode.default-active', r.result[0] === DeviceMode.ACTIVE, `member ${m} reads ${modeName(r.result[0])} right after it was instantiated${was}; the default mode is Active`);

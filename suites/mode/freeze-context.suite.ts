@@ -36,7 +36,7 @@ conformanceTest(
       await port.commonCfgWrite(CommonCfg.QUEUE_SELECT.offset, 2, 0);
       await port.commonCfgWrite(CommonCfg.CONFIG_MSIX_VECTOR.offset, 2, 0x7);
       if (wce !== undefined) await port.deviceCfgWrite(BlkConfig.WRITEBACK, 1, wce ^ 1);
-      await port.settle(5);
+      await port.settle(port.timing.quietMs);
     }
     reads.push({ what: port ? 'after DEV_CTX_DISCARD, DEV_CTX_SIZE_GET, a doorbell and configuration writes' : 'after DEV_CTX_DISCARD and DEV_CTX_SIZE_GET', bytes: await a.readContext(t.src) });
     for (const r of reads) {

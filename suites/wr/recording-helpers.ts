@@ -14,6 +14,7 @@ import { blkRead, SECTOR } from '../../harness/guest/block-guest.ts';
 import type { GuestArena } from '../../harness/guest/guest-arena.ts';
 import type { GuestDriver } from '../../harness/guest/guest-driver.ts';
 import type { PostedRequest } from '../../harness/guest/guest-queue.ts';
+import { waitForDevice } from '../../harness/wait.ts';
 import { decodeWriteRecordsReadResult, pageSizesOf, recordsCapacity, type VirtioAdminCmdDevWriteRecordCapResult } from '../../protocol/commands.ts';
 import type { DmaAccess, GuestMemory } from '../../protocol/guest-memory.ts';
 import type { MemberPort } from '../../protocol/member-port.ts';
@@ -213,19 +214,13 @@ export class DeviceWriter {
     return done.length;
   }
 
-  /** Makes the device write every placed buffer: block reads, one doorbell, all completions reaped. */
-  async write(bufs: readonly Placed[], timeoutMs = 2000): Promise<void> {
+  /** Makes the device write every placed buffer: block reads, one doorbell, all completions reaped (within the completion time the transport declares). */
+  async write(bufs: readonly Placed[], timeoutMs = this.port.timing.completionMs): Promise<void> {
     this.post(bufs);
     await this.drv.kick(0);
     let got = 0;
-    const until = Date.now() + timeoutMs;
-    while (got < bufs.length) {
-      await this.port.settle(1);
-      got += this.reap();
-      if (got >= bufs.length) break;
-      if (Date.now() > until) this.t.fail(undefined, `the member completed ${got} of ${bufs.length} block reads within ${timeoutMs} ms while write recording was started`);
-      await new Promise((r) => setTimeout(r, 0));
-    }
+    const done = await waitForDevice(this.port, () => (got += this.reap()) >= bufs.length, timeoutMs);
+    if (!done) this.t.fail(undefined, `the member completed ${got} of ${bufs.length} block reads within ${timeoutMs} ms while write recording was started`);
   }
 
   /**

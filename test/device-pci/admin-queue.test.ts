@@ -1,20 +1,19 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MAX_CHAIN_BYTES } from '../../device/pci/admin-queue-engine.ts';
 import { decodeAdminCmdResult, encodeAdminCmd } from '../../protocol/admin-frame.ts';
 import { decodeOpcodeBitmap, DeviceMode, encodeOpcodeBitmap } from '../../protocol/commands.ts';
 import { DeviceStatus } from '../../protocol/pci-common-cfg.ts';
 import { VIRTQ_AVAIL_F_NO_INTERRUPT, AvailOff, VirtqDescFlags } from '../../protocol/split-ring.ts';
 import { GroupType, Qualifier, Status } from '../../protocol/status.ts';
 import { SEED_V2_WIRE } from '../../protocol/wire-options.ts';
-import { adminRig, type AdminRig, type Placed, type TinyQueue } from './kit.ts';
+import { adminRig, closeOpened, type Placed, type TinyQueue, LIST_QUERY } from './kit.ts';
+
+afterEach(closeOpened);
 
 const OP = SEED_V2_WIRE.opcodes;
 /** LIST_USE data: the base pair and the two mode commands. */
 const IN_USE = encodeOpcodeBitmap(new Set([OP.LIST_QUERY, OP.LIST_USE, OP.DEV_MODE_GET, OP.DEV_MODE_SET]));
-let rig: AdminRig | undefined;
-afterEach(async () => {
-  await rig?.b.close();
-  rig = undefined;
-});
 
 function cmd(opcode: number, memberId = 0n, data: Uint8Array = new Uint8Array(0), pad = true): Uint8Array {
   return encodeAdminCmd({ opcode, groupType: GroupType.SRIOV, memberId, data }, pad);
@@ -44,7 +43,7 @@ function split(b: Uint8Array, ...cuts: number[]): Uint8Array[] {
 
 describe('admin-queue engine (hand-written driver sequence)', () => {
   it('completes a LIST_QUERY chain split over several descriptors, with the right used length', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { pf, aq } = rig;
     const hdr = cmd(OP.LIST_QUERY);
     const parts = [...split(hdr, 3, 16).map((data) => ({ data })), { writable: 2 }, { writable: 6 }, { writable: 5 }, { writable: 11 }];
@@ -60,7 +59,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('takes padded and unpadded command data alike (DEV_MODE_SET with 1 and 8 data bytes)', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { pf, aq } = rig;
     const all = IN_USE;
     aq.place([{ data: cmd(OP.LIST_USE, 0n, all) }, { writable: 8 }]);
@@ -80,7 +79,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('truncates the result to a writable part that is too small, and says so in the used length', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { pf, aq } = rig;
     const p = aq.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 4 }]);
     await pf.notify(aq);
@@ -92,7 +91,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('processes queued commands in queue order and completes each once, in order (VD7)', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { pf, aq } = rig;
     const all = IN_USE;
     const placed = [
@@ -113,7 +112,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('sends the queue vector as an MSI-X event on completion, and none with VIRTQ_AVAIL_F_NO_INTERRUPT', async () => {
-    rig = await adminRig({ msix: true });
+    const rig = await adminRig({ msix: true });
     const { b, pf, aq } = rig;
     b.pfIrq.take();
     aq.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }]);
@@ -128,7 +127,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('without MSI-X sets ISR bit 0 and asserts INTx; reading the ISR clears it', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { b, pf, aq } = rig;
     b.pfIrq.take();
     aq.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }]);
@@ -141,7 +140,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('logs every device access to the rings and buffers, in one order with the interrupt', async () => {
-    rig = await adminRig({ msix: true });
+    const rig = await adminRig({ msix: true });
     const { b, pf, aq } = rig;
     b.pfDma.takeAccessLog();
     b.pfIrq.take();
@@ -159,24 +158,25 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
 
   it.each([
     ['a chain that loops', (q: TinyQueue) => {
-      const p = q.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }], { publish: false });
-      const d = q.dma.read(q.desc + BigInt(16 * (p.head + 1)), 16);
+      // Two writable descriptors pointing at each other: the order rule holds, only the loop is wrong.
+      const p = q.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 8 }, { writable: 8 }], { publish: false });
+      const d = q.dma.read(q.desc + BigInt(16 * (p.head + 2)), 16);
       const addr = new DataView(d.buffer).getBigUint64(0, true);
-      q.writeDesc(p.head + 1, { addr, len: 16, flags: VirtqDescFlags.WRITE | VirtqDescFlags.NEXT, next: p.head });
+      q.writeDesc(p.head + 2, { addr, len: 8, flags: VirtqDescFlags.WRITE | VirtqDescFlags.NEXT, next: p.head + 1 });
       q.publish(p.head);
-    }],
+    }, /loops/],
     ['a readable descriptor after a writable one', (q: TinyQueue) => {
       q.place([{ writable: 16 }, { data: cmd(OP.LIST_QUERY) }]);
-    }],
+    }, /device-readable descriptor after a device-writable one/],
     ['a next index past the queue', (q: TinyQueue) => {
       const p = q.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }], { publish: false });
       const d = q.dma.read(q.desc + BigInt(16 * p.head), 16);
       const addr = new DataView(d.buffer).getBigUint64(0, true);
       q.writeDesc(p.head, { addr, len: 24, flags: VirtqDescFlags.NEXT, next: q.size + 3 });
       q.publish(p.head);
-    }],
-  ])('%s: DEVICE_NEEDS_RESET with a configuration change notification, nothing completed; a reset recovers', async (_what, build) => {
-    rig = await adminRig({ msix: true });
+    }, /descriptor index 19 outside a queue of 16/],
+  ])('%s: DEVICE_NEEDS_RESET with a configuration change notification, nothing completed; a reset recovers', async (_what, build, why) => {
+    const rig = await adminRig({ msix: true });
     const { b, pf, aq } = rig;
     b.pfIrq.take();
     build(aq);
@@ -184,6 +184,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
     expect(await b.pfIrq.wait(2000)).toBe(true);
     expect(b.pfIrq.take().map((e) => e.vector)).toEqual([0]); // the config vector
     expect((await pf.cfgRead('DEVICE_STATUS')) & DeviceStatus.DEVICE_NEEDS_RESET).toBe(DeviceStatus.DEVICE_NEEDS_RESET);
+    expect(b.pfModel.lastError).toMatch(why);
     expect(aq.usedIdx()).toBe(0);
     // Further commands are not processed until the driver resets the device.
     aq.place([{ data: cmd(OP.LIST_QUERY) }, { writable: 16 }]);
@@ -194,7 +195,7 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
   });
 
   it('a device reset drops a command still executing: no used element, no DMA after the reset reads 0', async () => {
-    rig = await adminRig({ mutant: 'hang-on-mode-set' });
+    const rig = await adminRig({ mutant: 'hang-on-mode-set' });
     const { b, pf, aq } = rig;
     const all = IN_USE;
     aq.place([{ data: cmd(OP.LIST_USE, 0n, all) }, { writable: 8 }]);
@@ -209,5 +210,45 @@ describe('admin-queue engine (hand-written driver sequence)', () => {
     await new Promise((r) => setTimeout(r, 30));
     expect(b.pfDma.takeAccessLog()).toEqual([]);
     expect(aq.usedIdx()).toBe(1);
+  });
+});
+
+describe('admin-queue engine against garbage rings', () => {
+  it('any descriptor table and available ring: the device completes every chain or sets DEVICE_NEEDS_RESET, and never faults', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            buf: fc.nat(3),
+            len: fc.oneof(fc.nat(64), fc.constantFrom(0xffffffff, MAX_CHAIN_BYTES + 1)),
+            flags: fc.nat(7),
+            next: fc.nat(20),
+          }),
+          { minLength: 16, maxLength: 16 },
+        ),
+        fc.array(fc.nat(20), { minLength: 1, maxLength: 4 }),
+        async (descs, heads) => {
+          const rig = await adminRig({ queueSize: 16 });
+          const { b, pf, aq } = rig;
+          const bufs = [0, 1, 2, 3].map(() => aq.dma.alloc(64, 8));
+          aq.dma.write(bufs[0], cmd(OP.LIST_QUERY));
+          descs.forEach((d, i) => aq.writeDesc(i, { addr: bufs[d.buf], len: d.len, flags: d.flags, next: d.next }));
+          for (const h of heads) aq.publish(h);
+          await pf.notify(aq);
+          const end = Date.now() + 500;
+          let status = 0;
+          while (Date.now() < end) {
+            status = await pf.cfgRead('DEVICE_STATUS');
+            if (status & DeviceStatus.DEVICE_NEEDS_RESET || aq.usedIdx() === heads.length) break;
+            await new Promise((r) => setTimeout(r, 2));
+          }
+          expect(b.faults).toEqual([]);
+          expect(status & DeviceStatus.DEVICE_NEEDS_RESET || aq.usedIdx() === heads.length).toBeTruthy();
+          for (let i = 0; i < aq.usedIdx(); i++) expect(aq.usedElem(i).len).toBeLessThanOrEqual(MAX_CHAIN_BYTES);
+          await closeOpened();
+        },
+      ),
+      { numRuns: 60, seed: 5 },
+    );
   });
 });

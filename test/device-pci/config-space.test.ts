@@ -5,13 +5,9 @@ import { PciCapType } from '../../protocol/pci-common-cfg.ts';
 import type { PciFunction } from '../../protocol/pci-function.ts';
 import { PCI_EXT_CAP_ID_SRIOV, PCI_VENDOR_ID_REDHAT_QUMRANET, PciCapId, PciCfg, SriovReg, VirtioPciCap, modernDeviceId } from '../../protocol/pci.ts';
 import { PCI_EXT_CAP_ID_DSN } from '../../device/pci/pf-config-space.ts';
-import { openSimulatorPciBinding, type SimulatorPciBinding } from '../../transports/simulator-pci/index.ts';
+import { closeOpened, open } from './kit.ts';
 
-let b: SimulatorPciBinding | undefined;
-afterEach(async () => {
-  await b?.close();
-  b = undefined;
-});
+afterEach(closeOpened);
 
 const rd = (fn: PciFunction) => (o: number, w: 1 | 2 | 4) => fn.configRead(o, w);
 
@@ -32,7 +28,7 @@ async function sizeMask(fn: PciFunction, at: number): Promise<number> {
 
 describe('PF configuration space', () => {
   it('walks cleanly: PM, PCIe, MSI-X and the five virtio capabilities; SR-IOV then DSN in the extended space', async () => {
-    b = await openSimulatorPciBinding();
+    const b = await open();
     const { caps, types } = await virtioCaps(b.pf);
     expect(caps.map((c) => c.id)).toEqual([PciCapId.PM, PciCapId.EXP, PciCapId.MSIX, 9, 9, 9, 9, 9]);
     expect(types).toEqual([PciCapType.COMMON_CFG, PciCapType.NOTIFY_CFG, PciCapType.ISR_CFG, PciCapType.DEVICE_CFG, PciCapType.PCI_CFG]);
@@ -48,15 +44,22 @@ describe('PF configuration space', () => {
     expect(await b.pf.configRead(sriov + SriovReg.VF_DID, 2)).toBe(modernDeviceId(2));
   });
 
+  it('device changes given by the caller shape the device before it is built and patch it after', async () => {
+    let patched: unknown;
+    const b = await open({ changes: [{ options: (o) => ({ ...o, members: [{ type: 'entropy' }] }), apply: (d) => (patched = d) }] });
+    expect(patched).toBe(b.device);
+    expect(await b.pf.configRead(PciCfg.DEVICE_ID, 2)).toBe(modernDeviceId(4));
+  });
+
   it('an entropy owner has no device-config capability', async () => {
-    b = await openSimulatorPciBinding({ members: [{ type: 'entropy' }] });
+    const b = await open({ members: [{ type: 'entropy' }] });
     const { types } = await virtioCaps(b.pf);
     expect(types).toEqual([PciCapType.COMMON_CFG, PciCapType.NOTIFY_CFG, PciCapType.ISR_CFG, PciCapType.PCI_CFG]);
     expect(await b.pf.configRead(PciCfg.DEVICE_ID, 2)).toBe(modernDeviceId(4));
   });
 
   it('sizes its BARs: BAR0 64-bit 512 KiB (two dwords), BAR2 32-bit 8 KiB, the others read 0', async () => {
-    b = await openSimulatorPciBinding();
+    const b = await open();
     expect(b.pf.bars.map((x) => [x.index, x.size, x.is64])).toEqual([
       [0, 0x80000n, true],
       [2, 0x2000n, false],
@@ -73,7 +76,7 @@ describe('PF configuration space', () => {
   });
 
   it('sizes VF BAR0 through the SR-IOV capability', async () => {
-    b = await openSimulatorPciBinding();
+    const b = await open();
     const { caps } = await walkExtendedCapabilities(rd(b.pf), b.pf.configSize);
     const vfBar0 = caps[0].at + SriovReg.BAR0;
     expect(await sizeMask(b.pf, vfBar0)).toBe(0xfff80004);
@@ -82,7 +85,7 @@ describe('PF configuration space', () => {
   });
 
   it('points the virtio capabilities into an implemented BAR, the notify multiplier after the notify capability', async () => {
-    b = await openSimulatorPciBinding();
+    const b = await open();
     const { caps } = await virtioCaps(b.pf);
     for (const c of caps.filter((x) => x.id === PciCapId.VENDOR && x.cfgType !== PciCapType.PCI_CFG)) {
       const bar = await b.pf.configRead(c.at + VirtioPciCap.BAR, 1);
@@ -98,7 +101,7 @@ describe('PF configuration space', () => {
 
 describe('VF configuration space', () => {
   it('walks cleanly, with its MSI-X table and PBA in BAR0', async () => {
-    b = await openSimulatorPciBinding();
+    const b = await open();
     const vf = await b.vf(1);
     const { caps, types } = await virtioCaps(vf.fn);
     expect(types).toEqual([PciCapType.COMMON_CFG, PciCapType.NOTIFY_CFG, PciCapType.ISR_CFG, PciCapType.DEVICE_CFG, PciCapType.PCI_CFG]);
@@ -110,13 +113,11 @@ describe('VF configuration space', () => {
   });
 
   it('shows Vendor and Device ID from the PF by default (as VFIO does), 0xFFFF with vfIds "raw" (as the VF has them)', async () => {
-    b = await openSimulatorPciBinding();
+    const b = await open();
     const vf = await b.vf(2);
     expect(await vf.fn.configRead(PciCfg.VENDOR_ID, 4)).toBe((modernDeviceId(2) << 16) | PCI_VENDOR_ID_REDHAT_QUMRANET);
     expect(await vf.fn.configRead(PciCfg.DEVICE_ID, 2)).toBe(modernDeviceId(2));
-    await b.close();
-    b = await openSimulatorPciBinding({ vfIds: 'raw' });
-    const raw = await b.vf(2);
+    const raw = await (await open({ vfIds: 'raw' })).vf(2);
     expect(await raw.fn.configRead(PciCfg.VENDOR_ID, 2)).toBe(0xffff);
     expect(await raw.fn.configRead(PciCfg.DEVICE_ID, 2)).toBe(0xffff);
     expect(await raw.fn.configRead(PciCfg.SUBSYSTEM_ID, 2)).toBe(0x42);
@@ -128,7 +129,7 @@ describe('garbage accesses never throw', () => {
   const offsets = fc.oneof(fc.integer({ min: -16, max: 0x1010 }), fc.constantFrom(NaN, 1.5, 2 ** 40, -1));
 
   it('config and BAR reads and writes at any offset and width, on the PF and a VF', async () => {
-    b = await openSimulatorPciBinding({ latencyMs: 0 });
+    const b = await open({ latencyMs: 0 });
     const fns = [b.pf, (await b.vf(1)).fn];
     // Memory Space on, so BAR accesses reach the register decoders.
     await b.pf.configWrite(PciCfg.COMMAND, 2, 0x6);
@@ -151,7 +152,7 @@ describe('garbage accesses never throw', () => {
   });
 
   it('reads all ones from BARs with Memory Space disabled, and drops the writes', async () => {
-    b = await openSimulatorPciBinding({ latencyMs: 0 });
+    const b = await open({ latencyMs: 0 });
     expect(await b.pf.barRead(0, 0, 4)).toBe(0xffffffff);
     await b.pf.barWrite(0, 20, 1, 1);
     await b.pf.configWrite(PciCfg.COMMAND, 2, 0x2);

@@ -1,4 +1,7 @@
 import { expect } from 'vitest';
+import { encodeAdminCmd } from '../../protocol/admin-frame.ts';
+import { GroupType } from '../../protocol/status.ts';
+import { SEED_V2_WIRE } from '../../protocol/wire-options.ts';
 import { walkCapabilities } from '../../protocol/pci-capabilities.ts';
 import { CommonCfg, DeviceStatus, Feature, PciCapType, VIRTIO_MSI_NO_VECTOR } from '../../protocol/pci-common-cfg.ts';
 import type { PciFunction } from '../../protocol/pci-function.ts';
@@ -220,9 +223,26 @@ export interface AdminRig {
   aq: TinyQueue;
 }
 
+const opened = new Set<SimulatorPciBinding>();
+
+/** Opens a binding that closeOpened() closes: call `afterEach(closeOpened)` in every file that opens one. */
+export async function open(o: SimulatorPciOptions = {}): Promise<SimulatorPciBinding> {
+  const b = await openSimulatorPciBinding(o);
+  opened.add(b);
+  return b;
+}
+
+export async function closeOpened(): Promise<void> {
+  for (const b of opened) await b.close();
+  opened.clear();
+}
+
+/** A LIST_QUERY for the SR-IOV group: 24 device-readable bytes. */
+export const LIST_QUERY = encodeAdminCmd({ opcode: SEED_V2_WIRE.opcodes.LIST_QUERY, groupType: GroupType.SRIOV, memberId: 0n, data: new Uint8Array(0) });
+
 /** Opens the binding and brings the PF up to DRIVER_OK with its admin queue (vector 1 when MSI-X is on). */
 export async function adminRig(o: SimulatorPciOptions & { msix?: boolean; queueSize?: number } = {}): Promise<AdminRig> {
-  const b = await openSimulatorPciBinding({ latencyMs: 0, ...o });
+  const b = await open({ latencyMs: 0, ...o });
   const pf = new TinyDevice(b.pf, b.pfDma, b.pfIrq, await layoutOf(b.pf));
   await pf.begin(PF_FEATURES);
   if (o.msix) await pf.enableMsix([0, 1]);

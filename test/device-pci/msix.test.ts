@@ -1,10 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeAdminCmd } from '../../protocol/admin-frame.ts';
 import { MSIX_ENTRY_SIZE, MsixCap, MsixEntry } from '../../protocol/pci.ts';
-import { GroupType } from '../../protocol/status.ts';
-import { SEED_V2_WIRE } from '../../protocol/wire-options.ts';
 import { MsixTable } from '../../device/pci/msix.ts';
-import { adminRig, type AdminRig } from './kit.ts';
+import { adminRig, closeOpened, layoutOf, open, LIST_QUERY } from './kit.ts';
+
+afterEach(closeOpened);
 
 describe('MsixTable', () => {
   function table(size = 4) {
@@ -78,14 +77,9 @@ describe('MsixTable', () => {
 });
 
 describe('PF MSI-X through the binding', () => {
-  let rig: AdminRig | undefined;
-  afterEach(async () => {
-    await rig?.b.close();
-    rig = undefined;
-  });
 
   it('a completion on a masked vector shows in the PBA and arrives when the driver unmasks it', async () => {
-    rig = await adminRig({ msix: true });
+    const rig = await adminRig({ msix: true });
     const { b, pf, aq } = rig;
     const cap = pf.layout.msixCap!;
     const t = await b.pf.configRead(cap + MsixCap.TABLE, 4);
@@ -94,7 +88,7 @@ describe('PF MSI-X through the binding', () => {
     const ctrl1 = (t & ~7) + 1 * MSIX_ENTRY_SIZE + MsixEntry.VECTOR_CTRL;
     await b.pf.barWrite(bar, ctrl1, 4, 1);
     b.pfIrq.take();
-    aq.place([{ data: encodeAdminCmd({ opcode: SEED_V2_WIRE.opcodes.LIST_QUERY, groupType: GroupType.SRIOV, memberId: 0n, data: new Uint8Array(0) }) }, { writable: 16 }]);
+    aq.place([{ data: LIST_QUERY }, { writable: 16 }]);
     await pf.notify(aq);
     expect(await aq.waitUsed(1)).toBe(true);
     expect(b.pfIrq.take()).toEqual([]);
@@ -106,11 +100,42 @@ describe('PF MSI-X through the binding', () => {
   });
 
   it('a vector the table lacks reads back as NO_VECTOR (the mapping failed)', async () => {
-    rig = await adminRig({ msix: true });
+    const rig = await adminRig({ msix: true });
     const { pf } = rig;
     await pf.cfgWrite('CONFIG_MSIX_VECTOR', 3);
     expect(await pf.cfgRead('CONFIG_MSIX_VECTOR')).toBe(3);
     await pf.cfgWrite('CONFIG_MSIX_VECTOR', 4);
     expect(await pf.cfgRead('CONFIG_MSIX_VECTOR')).toBe(0xffff);
+  });
+});
+
+describe('who owns the MSI-X table', () => {
+
+  async function enableAndRead(msixTable: 'host' | 'driver') {
+    const b = await open({ msixTable });
+    const vf = await b.vf(1);
+    const cap = (await layoutOf(vf.fn)).msixCap!;
+    const ctrlOf = (v: number) => 0x4000 + v * MSIX_ENTRY_SIZE + MsixEntry.VECTOR_CTRL;
+    const before = await vf.fn.barRead(0, ctrlOf(1), 4);
+    await vf.fn.configWrite(cap + MsixCap.CTRL, 2, 0x8000);
+    return { before, after: await vf.fn.barRead(0, ctrlOf(1), 4), data: await vf.fn.barRead(0, 0x4000 + MSIX_ENTRY_SIZE + MsixEntry.DATA, 4) };
+  }
+
+  it('host (default, as VFIO): setting MSI-X Enable gets every entry programmed and unmasked', async () => {
+    expect(await enableAndRead('host')).toEqual({ before: 1, after: 0, data: 1 });
+  });
+
+  it('driver (bare metal): entries stay masked until the driver unmasks them', async () => {
+    expect(await enableAndRead('driver')).toEqual({ before: 1, after: 1, data: 0 });
+  });
+
+  it('a VF vector the table lacks reads back as NO_VECTOR', async () => {
+    const b = await open();
+    const vf = await b.vf(1);
+    await vf.fn.configWrite(4, 2, 0x4); // Bus Master (no Memory bit on a VF)
+    await vf.fn.barWrite(0, 16, 2, 1);
+    expect(await vf.fn.barRead(0, 16, 2)).toBe(1);
+    await vf.fn.barWrite(0, 16, 2, 2); // one request queue: vectors 0 and 1
+    expect(await vf.fn.barRead(0, 16, 2)).toBe(0xffff);
   });
 });

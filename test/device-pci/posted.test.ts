@@ -1,21 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeAdminCmd } from '../../protocol/admin-frame.ts';
 import { CommonCfg, DeviceStatus } from '../../protocol/pci-common-cfg.ts';
-import { GroupType } from '../../protocol/status.ts';
-import { SEED_V2_WIRE } from '../../protocol/wire-options.ts';
-import { adminRig, type AdminRig } from './kit.ts';
+import { adminRig, closeOpened, LIST_QUERY } from './kit.ts';
 
-const LIST_QUERY = encodeAdminCmd({ opcode: SEED_V2_WIRE.opcodes.LIST_QUERY, groupType: GroupType.SRIOV, memberId: 0n, data: new Uint8Array(0) });
-
-let rig: AdminRig | undefined;
-afterEach(async () => {
-  await rig?.b.close();
-  rig = undefined;
-});
+afterEach(closeOpened);
 
 describe('posted writes and autonomous device work', () => {
   it('a doorbell write resolves before the device acts; a later read does not make it act; it completes with nobody calling', async () => {
-    rig = await adminRig({ latencyMs: 25, msix: true });
+    const rig = await adminRig({ latencyMs: 25, msix: true });
     const { b, pf, aq } = rig;
     aq.place([{ data: LIST_QUERY }, { writable: 16 }]);
     await pf.cfgWrite('QUEUE_SELECT', aq.index);
@@ -34,7 +25,7 @@ describe('posted writes and autonomous device work', () => {
   });
 
   it('with latency 0 the work still happens after the write has resolved, never inside it', async () => {
-    rig = await adminRig({ latencyMs: 0 });
+    const rig = await adminRig({ latencyMs: 0 });
     const { b, pf, aq } = rig;
     aq.place([{ data: LIST_QUERY }, { writable: 16 }]);
     b.pfDma.takeAccessLog();
@@ -45,7 +36,7 @@ describe('posted writes and autonomous device work', () => {
   });
 
   it('a read returns what earlier posted writes wrote (PCIe ordering), and they apply in issue order', async () => {
-    rig = await adminRig();
+    const rig = await adminRig();
     const { b, pf } = rig;
     const at = pf.layout.common.offset + CommonCfg.QUEUE_SELECT.offset;
     await b.pf.barWrite(0, at, 2, 7);
@@ -59,7 +50,7 @@ describe('posted writes and autonomous device work', () => {
   });
 
   it('a device reset is work too: device_status reads its old value until the reset is done, then 0', async () => {
-    rig = await adminRig({ latencyMs: 25 });
+    const rig = await adminRig({ latencyMs: 25 });
     const { pf } = rig;
     const before = await pf.cfgRead('DEVICE_STATUS');
     expect(before & DeviceStatus.DRIVER_OK).toBe(DeviceStatus.DRIVER_OK);

@@ -2,22 +2,26 @@ import { describe, expect, it } from 'vitest';
 import { GuestDriver } from '../../harness/guest/guest-driver.ts';
 import { blkRead } from '../../harness/guest/block-guest.ts';
 import { CommonCfg } from '../../protocol/pci-common-cfg.ts';
+import { PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PM_CTRL, PowerState } from '../../protocol/pci.ts';
+import { CapOffset } from '../../device/member/layout.ts';
+import { patch } from '../../device/mutants/mutant.ts';
+import { TransportTimeoutError } from '../../protocol/transport-errors.ts';
 import { decodePciCommonCfg } from '../../protocol/dev-ctx-fields.ts';
 import { DevCtxType } from '../../protocol/device-context.ts';
 import { decodeCtx, delay, DeviceMode, expectOk, rig, tracked, type Rig } from './helpers.ts';
 import type { AdminCommandResponse } from '../../protocol/admin-transport.ts';
 
-const SLOW = { flrMs: 40, resetMs: 40, pmMs: 40 };
+const SLOW = { flrMs: 40, resetMs: 40, pmMs: 40, requestMs: 0 };
 
 type Op = 'FLR' | 'device reset' | 'D3hot transition';
 type Cmd = 'DEV_MODE_SET' | 'DEV_CTX_READ' | 'DEV_CTX_WRITE';
 
-/** Starts the long operation on member 2 without waiting for it. */
+/** Starts the long operation on member 2 without waiting for it (the register write reaches the model at once). */
 function start(r: Rig, op: Op): void {
   const p = r.port(2);
-  if (op === 'FLR') void p.flr();
+  if (op === 'FLR') void p.pciConfigWrite(CapOffset.EXP + PCI_EXP_DEVCTL, 2, PCI_EXP_DEVCTL_BCR_FLR);
   else if (op === 'device reset') void p.commonCfgWrite(CommonCfg.DEVICE_STATUS.offset, 1, 0);
-  else void p.setPowerState('D3hot');
+  else void p.pciConfigWrite(CapOffset.PM + PM_CTRL, 2, PowerState.D3hot);
 }
 
 function deviceStatusIn(ctx: Uint8Array): number {
@@ -111,5 +115,41 @@ describe('FLR and migration state (E22, SD20)', () => {
     await drv2.kick(0);
     expect((await drv2.poll(0, 1)).length).toBe(1);
     expect((await r.admin.drainRecords(1, range.pageAddress, len)).length).toBeGreaterThan(0);
+  });
+});
+
+describe('flr() and setPowerState() wait for the function to answer configuration reads, within the declared reset time', () => {
+  it('flr() resolves once the FLR is over: the function is reset when configuration reads answer again', async () => {
+    const r = await rig({ timings: { flrMs: 30, resetMs: 0, pmMs: 0, requestMs: 0 } });
+    await new GuestDriver(r.port(1)).init({ queues: 1 });
+    const t0 = performance.now();
+    await r.port(1).flr();
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(25);
+    expect(r.member(1).isBusy).toBe(false);
+    expect(await r.port(1).commonCfgRead(CommonCfg.DEVICE_STATUS.offset, 1)).toBe(0);
+  });
+
+  it('flr() of a function that never answers again rejects with a timeout after timing.resetMs', async () => {
+    const r = await rig();
+    const m = r.member(1);
+    patch(m, 'startFlr', () => () => {
+      Object.defineProperty(m, 'answering', { get: () => false });
+      return new Promise<void>(() => undefined);
+    });
+    const t0 = performance.now();
+    await expect(r.port(1).flr()).rejects.toThrow(TransportTimeoutError);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(r.sim.timing.resetMs - 5);
+  });
+
+  it('setPowerState(D0) from D3hot waits out the transition, during which the function answers nothing', async () => {
+    const r = await rig({ timings: { flrMs: 0, resetMs: 0, pmMs: 20, requestMs: 0 } });
+    await r.port(1).setPowerState('D3hot');
+    await r.port(1).settle();
+    // Command and Status (a VF's Vendor and Device IDs read all ones whatever its state, SR-IOV).
+    void r.port(1).pciConfigWrite(CapOffset.PM + PM_CTRL, 2, PowerState.D0);
+    expect(await r.port(1).pciConfigRead(4, 4)).toBe(0xffffffff);
+    await r.port(1).setPowerState('D0');
+    expect(await r.port(1).pciConfigRead(4, 4)).not.toBe(0xffffffff);
+    expect(r.member(1).isBusy).toBe(false);
   });
 });

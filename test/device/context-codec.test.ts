@@ -6,7 +6,7 @@ import { GuestDriver } from '../../harness/guest/guest-driver.ts';
 import { blkRead } from '../../harness/guest/block-guest.ts';
 import { DevCtxType, type VirtioDevCtxFieldTlv } from '../../protocol/device-context.ts';
 import { BlkFeature } from '../../protocol/virtio-blk.ts';
-import { decodeCtx, encodeCtx, WIRE } from './helpers.ts';
+import { decodeCtx, encodeCtx, kickHeld, WIRE } from './helpers.ts';
 
 /** Member 1 driven into a non-trivial state (2 queues, requests in flight on both, writeback 0); member 2 untouched. */
 async function busySource() {
@@ -15,8 +15,10 @@ async function busySource() {
   await sim.member(1).deviceCfgWrite(32, 1, 0);
   for (let i = 0; i < 3; i++) drv.post(0, blkRead(BigInt(i), 1), i);
   drv.post(1, blkRead(9n, 1), 9);
-  await drv.kick(0);
-  await drv.kick(1);
+  await kickHeld(sim.member(1), async () => {
+    await drv.kick(0);
+    await drv.kick(1);
+  });
   const m1 = sim.device.member(1)!;
   const m2 = sim.device.member(2)!;
   return { sim, drv, m1, m2 };

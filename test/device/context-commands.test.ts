@@ -4,13 +4,13 @@ import { DevCtxType } from '../../protocol/device-context.ts';
 import { GuestDriver } from '../../harness/guest/guest-driver.ts';
 import { blkRead } from '../../harness/guest/block-guest.ts';
 import { BlkFeature } from '../../protocol/virtio-blk.ts';
-import { decodeCtx, DeviceMode, expectEinval, expectOk, OP, Qualifier, rawExec, rig, withValue, type Rig } from './helpers.ts';
+import { decodeCtx, DeviceMode, expectEinval, expectOk, kickHeld, OP, Qualifier, rawExec, rig, withValue, type Rig } from './helpers.ts';
 
 /** Member 1 with a driver, one request in flight; then Stop and Freeze (a context worth migrating). */
 async function frozenSource(r: Rig): Promise<Uint8Array> {
   const drv = await new GuestDriver(r.port(1)).init({ queues: 1, queueSize: 64, features: 1n << BigInt(BlkFeature.CONFIG_WCE) });
   drv.post(0, blkRead(3n, 1));
-  await drv.kick(0);
+  await kickHeld(r.port(1), () => drv.kick(0));
   await r.admin.modeSetOk(1, DeviceMode.STOP);
   await r.admin.modeSetOk(1, DeviceMode.FREEZE);
   return r.admin.readContext(1);

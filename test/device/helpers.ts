@@ -6,6 +6,7 @@ import { SEED_V2_WIRE } from '../../protocol/wire-options.ts';
 import type { ReferenceDeviceOptions } from '../../device/options.ts';
 import type { VirtioMember } from '../../device/member/virtio-member.ts';
 import type { AdminCommandResponse } from '../../protocol/admin-transport.ts';
+import type { MemberPort } from '../../protocol/member-port.ts';
 import { decodeAdminCmdResult, encodeAdminCmd, type VirtioAdminCmdResult } from '../../protocol/admin-frame.ts';
 import { GroupType, Qualifier, Status, qualifierName, statusName } from '../../protocol/status.ts';
 import { decodeDevCtx, encodeDevCtx, type VirtioDevCtx } from '../../protocol/device-context.ts';
@@ -79,6 +80,16 @@ export function withValue(bytes: Uint8Array, type: number, value: (old: Uint8Arr
   const fields = ctx.fields.map((f) => (f.type === type && seen++ === nth ? { type: f.type, value: value(f.value) } : { type: f.type, value: f.value }));
   if (seen <= nth) throw new Error(`no field of type 0x${type.toString(16)} #${nth} in the context`);
   return encodeCtx({ fields });
+}
+
+/**
+ * Notifies with the member's backend stalled (the hold-requests stimulus) and waits until the device
+ * has taken the requests: they are in flight, device-owned, until the backend goes on again.
+ */
+export async function kickHeld(port: MemberPort, kick: () => Promise<void>): Promise<void> {
+  await port.stimuli!.holdRequests!(true);
+  await kick();
+  await port.settle();
 }
 
 export function delay(ms: number): Promise<void> {

@@ -4,7 +4,7 @@ import { blkRead, blkReadSync, blkWriteSync } from '../../harness/guest/block-gu
 import { decodeVqSplitDevDescs } from '../../protocol/dev-ctx-fields.ts';
 import { DevCtxType } from '../../protocol/device-context.ts';
 import { CommonCfg } from '../../protocol/pci-common-cfg.ts';
-import { decodeCtx, DeviceMode, rig, type Rig } from './helpers.ts';
+import { decodeCtx, DeviceMode, kickHeld, rig, type Rig } from './helpers.ts';
 
 /** Stop and Freeze the source, copy its context and guest memory to the destination, resume there. */
 async function migrate(r: Rig, drv: GuestDriver, from: number, to: number): Promise<Uint8Array> {
@@ -34,7 +34,7 @@ describe('entropy member (virtio type 4) end to end', () => {
     // Two requests taken, not completed; then migrate.
     drv.post(0, [{ in: 32 }], 3);
     drv.post(0, [{ in: 16 }], 4);
-    await drv.kick(0);
+    await kickHeld(r.port(1), () => drv.kick(0));
     const ctx = decodeCtx(await migrate(r, drv, 1, 2));
     expect(ctx.fields.some((f) => f.type === DevCtxType.DEV_CFG)).toBe(false);
     expect(ctx.fields.filter((f) => f.type === DevCtxType.VQ_SPLIT_DEV_OWN_DESC).length).toBe(1);
@@ -72,8 +72,10 @@ describe('block member with several request queues (VIRTIO_BLK_F_MQ)', () => {
     drv.post(1, blkRead(0n, 1));
     drv.post(3, blkRead(0n, 1));
     drv.post(3, blkRead(1n, 1));
-    await drv.kick(1);
-    await drv.kick(3);
+    await kickHeld(r.port(1), async () => {
+      await drv.kick(1);
+      await drv.kick(3);
+    });
     await r.admin.modeSetOk(1, DeviceMode.FREEZE);
     const ctx = decodeCtx(await r.admin.readContext(1));
     expect(ctx.fields.filter((f) => f.type === DevCtxType.PCI_VQ_CFG).length).toBe(4);

@@ -6,6 +6,7 @@ import { DeviceMode } from '../../protocol/commands.ts';
 import { GuestDriver, copyGuestMemory } from '../../harness/guest/guest-driver.ts';
 import { blkRead, blkWrite, blkReadSync } from '../../harness/guest/block-guest.ts';
 import { decodeDevCtx } from '../../protocol/device-context.ts';
+import { kickHeld } from './helpers.ts';
 
 describe('stop-and-copy migration between two block members', () => {
   it('carries in-flight requests to the destination and loses none', async () => {
@@ -21,7 +22,7 @@ describe('stop-and-copy migration between two block members', () => {
     await drv.kick(0);
     expect((await drv.poll(0, 1)).length).toBe(1);
     for (let i = 0; i < 4; i++) drv.post(0, blkRead(10n, 1), i);
-    await drv.kick(0);
+    await kickHeld(src, () => drv.kick(0));
     src.takeDmaLog();
     await admin.modeSetOk(1, DeviceMode.STOP);
     await admin.modeSetOk(1, DeviceMode.FREEZE);

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { GuestDriver } from '../../harness/guest/guest-driver.ts';
 import { blkRead, blkWrite } from '../../harness/guest/block-guest.ts';
-import { DeviceMode, rig, type Rig } from './helpers.ts';
+import { DeviceMode, kickHeld, rig, type Rig } from './helpers.ts';
 
-/** Member 1 with a driver and `inFlight` requests the device has taken but not completed. */
-async function withInFlight(inFlight = 3): Promise<Rig & { drv: GuestDriver }> {
-  const r = await rig();
+/** Member 1 with a driver and `inFlight` requests the device has taken but not completed (its backend stalled). */
+async function withInFlight(inFlight = 3, device: Parameters<typeof rig>[0] = {}): Promise<Rig & { drv: GuestDriver }> {
+  const r = await rig(device);
   const drv = await new GuestDriver(r.port(1)).init({ queues: 1, queueSize: 64 });
   for (let i = 0; i < inFlight; i++) drv.post(0, blkRead(BigInt(i), 1), i);
-  await drv.kick(0);
+  if (inFlight) await kickHeld(r.port(1), () => drv.kick(0));
   expect(r.member(1).inFlight.length).toBe(inFlight);
   r.port(1).takeDmaLog();
   r.port(1).takeEvents();
@@ -23,6 +23,7 @@ describe('no device access to memory and no interrupts outside Active (SD11a, SD
       await admin.modeSetOk(1, DeviceMode.STOP);
       if (mode === DeviceMode.FREEZE) await admin.modeSetOk(1, DeviceMode.FREEZE);
       expect(port(1).takeDmaLog()).toEqual([]);
+      await port(1).stimuli.holdRequests!(false);
       drv.post(0, blkWrite(8n, new Uint8Array(512).fill(1)));
       await drv.kick(0);
       await drv.kick(0);
@@ -33,21 +34,26 @@ describe('no device access to memory and no interrupts outside Active (SD11a, SD
     });
   }
 
-  it('after MODE_SET Stop completes, work that was under way has finished and nothing more is accessed (SD11b)', async () => {
-    const { admin, port, drv } = await withInFlight(8);
-    const work = port(1).settle(); // the device starts completing the 8 requests
-    await admin.modeSetOk(1, DeviceMode.STOP);
-    await work;
-    expect(drv.reap(0).length).toBe(8);
-    port(1).takeDmaLog();
-    await port(1).settle();
-    await drv.kick(0);
-    expect(port(1).takeDmaLog()).toEqual([]);
-  });
+  for (const requestMs of [0, 5]) {
+    it(`after MODE_SET Stop completes nothing more is accessed, though the backend went on just before it (SD11b; request latency ${requestMs} ms)`, async () => {
+      const { admin, port, drv, member } = await withInFlight(8, { timings: { flrMs: 0, resetMs: 0, pmMs: 0, requestMs } });
+      await port(1).stimuli.holdRequests!(false); // the device may complete the 8 requests from now on
+      await admin.modeSetOk(1, DeviceMode.STOP);
+      const before = drv.reap(0).length;
+      port(1).takeDmaLog();
+      await port(1).settle();
+      await drv.kick(0);
+      await port(1).settle();
+      expect(port(1).takeDmaLog()).toEqual([]);
+      expect(drv.reap(0).length).toBe(0);
+      expect(before + member(1).inFlight.length).toBe(8);
+    });
+  }
 
   it('in-flight requests complete after returning to Active', async () => {
     const { admin, port, drv } = await withInFlight(3);
     await admin.modeSetOk(1, DeviceMode.STOP);
+    await port(1).stimuli.holdRequests!(false);
     await admin.modeSetOk(1, DeviceMode.ACTIVE);
     const done = await drv.poll(0, 3);
     expect(done.map((c) => c.request.tag).sort()).toEqual([0, 1, 2]);

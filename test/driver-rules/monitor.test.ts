@@ -4,7 +4,6 @@ import { DriverRuleMonitor } from '../../harness/driver-rules/monitor.ts';
 import { END_OF_TEST_RULES, Rule, RULE_COMMAND_SET } from '../../harness/driver-rules/rules.ts';
 import { blkRead } from '../../harness/guest/block-guest.ts';
 import { GuestDriver } from '../../harness/guest/guest-driver.ts';
-import { setVfEnable, sriovState } from '../../harness/pci/ext-caps.ts';
 import { encodeAdminCmd } from '../../protocol/admin-frame.ts';
 import { DeviceMode, encodeModeSetData, encodeOpcodeBitmap } from '../../protocol/commands.ts';
 import type { MemberPort } from '../../protocol/member-port.ts';
@@ -164,17 +163,33 @@ describe('driver-rule monitor: each check fires on a hand-made breach', () => {
     expect(b.broken()).toEqual([Rule.MEMBER_IN_RANGE]);
   });
 
-  it('GR10: a command while VF Enable is clear, and SR-IOV Control written while a command is outstanding', async () => {
-    const b = await bench();
-    const owner = b.mon.transport.owner!();
-    const s = (await sriovState(owner))!;
-    await setVfEnable(owner, s.cap, false);
+  it('GR10: a command while VF Enable is clear, and NumVFs / VF Enable changed while a command is outstanding', async () => {
+    // DEV_MODE_GET waits at a gate, so a command is certainly outstanding while SR-IOV changes.
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    const b = await bench({
+      device: (d) => {
+        const get = d.handlers.DEV_MODE_GET!;
+        d.handlers.DEV_MODE_GET = async (c) => {
+          await gate;
+          return get(c);
+        };
+      },
+    });
+    const sriov = b.mon.transport.sriov!();
+    const n = (await sriov.state()).numVfs;
+    await sriov.setNumVfs(0);
     await b.admin.modeGet(1);
-    expect(b.broken()).toEqual([Rule.VF_ENABLE]);
-    await setVfEnable(owner, s.cap, true);
+    // With no VFs (NumVFs 0, as the host sets it with VF Enable) member 1 is out of range too.
+    expect(b.broken()).toEqual([Rule.MEMBER_IN_RANGE, Rule.VF_ENABLE]);
+    await sriov.setNumVfs(n);
     expect(b.broken()).toEqual([]);
     const pending = b.admin.modeGet(1);
-    await owner.pciConfigWrite(s.cap + 8, 2, await owner.pciConfigRead(s.cap + 8, 2));
+    await new Promise((r) => setImmediate(r));
+    // The VFs go away only once the command holding member 1 is done: open the gate after the change began.
+    const change = sriov.setNumVfs(0);
+    setImmediate(open);
+    await change;
     await pending;
     expect(b.broken()).toEqual([Rule.VF_ENABLE]);
   });
@@ -353,10 +368,10 @@ describe('driver-rule monitor: each check fires on a hand-made breach', () => {
   it('clearing VF Enable forgets what the monitor knew of the members (the VFs come back new, in Active)', async () => {
     const b = await bench();
     await b.admin.modeSetOk(1, DeviceMode.FREEZE);
-    const owner = b.mon.transport.owner!();
-    const s = (await sriovState(owner))!;
-    await setVfEnable(owner, s.cap, false);
-    await setVfEnable(owner, s.cap, true);
+    const sriov = b.mon.transport.sriov!();
+    const n = (await sriov.state()).numVfs;
+    await sriov.setNumVfs(0);
+    await sriov.setNumVfs(n);
     await b.port(1).commonCfgRead(CommonCfg.DEVICE_STATUS.offset, 1);
     expect(b.broken()).toEqual([]);
   });

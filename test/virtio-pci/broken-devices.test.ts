@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DecodeError } from '../../protocol/decode-error.ts';
 import type { AdminTransport } from '../../protocol/admin-transport.ts';
@@ -83,4 +87,14 @@ describe('the virtio-pci driver against broken PCI devices (device/pci mutants)'
       await t.close();
     }
   });
+
+  it('vmcts run on a device with a broken capability list stops with exit 2 and the driver\'s message', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'vmcts-broken-'));
+    const config = path.join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ transport: { kind: 'simulator-pci', pciMutant: 'cap-list-loop' }, tests: ['mode.set-same-mode'] }));
+    const root = path.resolve(import.meta.dirname, '../..');
+    const r = spawnSync(process.execPath, [path.join(root, 'bin/vmcts.mjs'), 'run', '--config', config, '--out', path.join(dir, 'out')], { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 120_000 });
+    expect(r.status, r.stdout + r.stderr).toBe(2);
+    expect(r.stdout).toMatch(/could not open the device: simulator-pci\/pf: the PCI capability list is broken: the capability list loops back to 0x[0-9a-f]+/);
+  }, 120_000);
 });

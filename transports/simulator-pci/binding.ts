@@ -1,20 +1,26 @@
 import type { BindingIdentity, DeviceTiming, HostBinding, VfBinding } from '../../protocol/host-binding.ts';
+import { ConfigError } from '../../protocol/errors.ts';
+import type { SriovControl } from '../../protocol/sriov-control.ts';
 import { PciCfg, SriovReg } from '../../protocol/pci.ts';
 import { TransportClosedError } from '../../protocol/transport-errors.ts';
 import { findMutant } from '../../device/mutants/index.ts';
 import { type CommandSets, deviceOptions, type MemberSpec, type ReferenceDeviceOptions } from '../../device/options.ts';
 import { PF_SRIOV_CAP } from '../../device/owner/pf-function.ts';
-import { MemberWork } from '../../device/pci/member-work.ts';
 import { findPciMutant, PCI_MUTANTS } from '../../device/pci/mutants.ts';
 import { PfPciModel } from '../../device/pci/pf-model.ts';
+import type { MsixTable } from '../../device/pci/msix.ts';
+import type { PciModelFunction } from '../../device/pci/pci-model.ts';
 import { DeviceScheduler } from '../../device/pci/scheduler.ts';
 import { VfPciModel } from '../../device/pci/vf-model.ts';
-import { ReferenceDevice, type ReferenceDeviceWiring } from '../../device/reference-device.ts';
+import { ReferenceDevice } from '../../device/reference-device.ts';
 import { LoggedDmaSpace } from './dma-space.ts';
+import { withDeadline } from '../shared/deadline.ts';
+import { sriovThroughCapability } from '../shared/sriov-capability.ts';
+import { simulatorTiming } from '../simulator/simulator-transport.ts';
 import { resetWithRestore } from './host-reset.ts';
+import { HostManagedMsix, type MsixTableOwner } from './host-msix.ts';
 import { EventIrqSource } from './irq-source.ts';
 import { PostedPciFunction } from './pci-function.ts';
-import { HostSriovControl } from './sriov-control.ts';
 import { type VfIdView, VfHostView } from './vf-host-view.ts';
 
 export interface SimulatorPciOptions {
@@ -32,23 +38,33 @@ export interface SimulatorPciOptions {
   latencyMs?: number;
   /** How a VF's Vendor ID and Device ID read: as Linux and VFIO present them (default) or raw (0xFFFF). */
   vfIds?: VfIdView;
-  /** Builds the reference device (a registry passes its own to apply variants); default: the mutant named, if any. */
-  createDevice?: (opts: Partial<ReferenceDeviceOptions>, wiring: ReferenceDeviceWiring) => ReferenceDevice;
+  /** Who programs and unmasks MSI-X table entries when the driver sets MSI-X Enable: the host (default, as VFIO) or the driver. */
+  msixTable?: MsixTableOwner;
+  /**
+   * Named changes to the reference device already resolved by the caller (the simulator registration's
+   * DeviceChange: seeded bugs, legal variants), applied after `mutant`: options before it is built, then
+   * the built device.
+   */
+  changes?: DeviceChangeLike[];
+}
+
+/** A change to the reference device: its options before it is built, or the built device. */
+export interface DeviceChangeLike {
+  options?(o: Partial<ReferenceDeviceOptions>): Partial<ReferenceDeviceOptions>;
+  apply?(device: ReferenceDevice): void;
 }
 
 export const DEFAULT_LATENCY_MS = 1;
 
-/** The device factory the options name: the reference device, with a seeded bug if `mutant` names one. */
-function deviceFactory(o: SimulatorPciOptions): NonNullable<SimulatorPciOptions['createDevice']> {
-  if (o.createDevice) return o.createDevice;
-  if (!o.mutant) return (opts, wiring) => new ReferenceDevice(opts, wiring);
-  const m = findMutant(o.mutant);
-  if (!m) throw new Error(`simulator-pci: mutant "${o.mutant}" is not a known seeded-bug device (see \`vmcts mutants\`)`);
-  return (opts, wiring) => {
-    const d = new ReferenceDevice(opts, wiring);
-    m.apply(d);
-    return d;
-  };
+/** The changes the options ask for: the mutant named (resolved as the simulator resolves it), then the given ones. */
+function deviceChanges(o: SimulatorPciOptions): DeviceChangeLike[] {
+  const out: DeviceChangeLike[] = [];
+  if (o.mutant !== undefined) {
+    const m = findMutant(o.mutant);
+    if (!m) throw new ConfigError(`simulator-pci: mutant "${o.mutant}" is not a known seeded-bug device (see \`vmcts mutants\`)`);
+    out.push(m);
+  }
+  return [...out, ...(o.changes ?? [])];
 }
 
 /**
@@ -62,10 +78,9 @@ export class SimulatorPciBinding implements HostBinding {
   readonly pf: PostedPciFunction;
   readonly pfDma: LoggedDmaSpace;
   readonly pfIrq: EventIrqSource;
-  readonly sriov: HostSriovControl;
+  readonly sriov: SriovControl;
   readonly timing: DeviceTiming;
-  /** Errors the model's own work ran into (a reference-device invariant broken): diagnostics, never expected. */
-  readonly faults: string[] = [];
+  private readonly faultLog: string[] = [];
   private readonly scheduler: DeviceScheduler;
   private readonly vfModels = new Map<number, VfPciModel>();
   private readonly vfDma = new Map<number, LoggedDmaSpace>();
@@ -74,25 +89,30 @@ export class SimulatorPciBinding implements HostBinding {
   /** Every VF binding handed out, current or not (closed with the binding). */
   private readonly handedOut: VfBinding[] = [];
   private readonly vfIds: VfIdView;
+  private readonly msixTable: MsixTableOwner;
   /** Counts VF Enable clears: a VF binding of an older generation is a function that no longer exists. */
   private vfGeneration = 0;
   private closed = false;
 
   constructor(o: SimulatorPciOptions = {}) {
     const pciMutant = o.pciMutant === undefined ? undefined : findPciMutant(o.pciMutant);
-    if (o.pciMutant !== undefined && !pciMutant) throw new Error(`simulator-pci: pciMutant "${o.pciMutant}" is not known; known: ${PCI_MUTANTS.map((m) => m.name).join(', ')}`);
+    if (o.pciMutant !== undefined && !pciMutant) throw new ConfigError(`simulator-pci: pciMutant "${o.pciMutant}" is not known; known: ${PCI_MUTANTS.map((m) => m.name).join(', ')}`);
     const latencyMs = o.latencyMs ?? DEFAULT_LATENCY_MS;
     this.vfIds = o.vfIds ?? 'from-pf';
-    this.scheduler = new DeviceScheduler(latencyMs, (e) => this.faults.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e)));
+    this.msixTable = o.msixTable ?? 'host';
+    this.scheduler = new DeviceScheduler(latencyMs, (e) => this.fault(e));
     const clock = { next: () => this.device.clock.next() };
-    const opts = deviceOptions({
+    const changes = deviceChanges(o);
+    let requested: Partial<ReferenceDeviceOptions> = {
       ...o.device,
       ...(o.members ? { members: o.members } : {}),
       commandSets: { ...deviceOptions(o.device).commandSets, ...o.commandSets },
-    });
+    };
+    for (const c of changes) if (c.options) requested = c.options(requested);
+    const opts = deviceOptions(requested);
     this.pfDma = new LoggedDmaSpace(clock);
     this.pfIrq = new EventIrqSource(clock);
-    this.device = deviceFactory(o)(opts, {
+    this.device = new ReferenceDevice(opts, {
       dma: (id) => {
         const space = new LoggedDmaSpace(clock);
         this.vfDma.set(id, space);
@@ -104,7 +124,7 @@ export class SimulatorPciBinding implements HostBinding {
         pme: () => undefined,
       },
     });
-    const work = new MemberWork(this.scheduler);
+    for (const c of changes) c.apply?.(this.device);
     this.pfModel = new PfPciModel({
       device: this.device,
       dma: this.pfDma.device,
@@ -113,22 +133,35 @@ export class SimulatorPciBinding implements HostBinding {
       onVfEnableChange: (enabled) => {
         if (!enabled) this.releaseVfs();
       },
-      onCommandCompleted: () => {
-        for (const m of this.device.members.values()) work.poke(m);
-      },
     });
     for (const [id, member] of this.device.members) {
-      this.vfModels.set(id, new VfPciModel({ member, pf: this.pfModel, scheduler: this.scheduler, work, interrupt: (v) => this.vfIrq.get(id)?.push(v) }));
+      this.vfModels.set(id, new VfPciModel({ member, pf: this.pfModel, scheduler: this.scheduler, interrupt: (v) => this.vfIrq.get(id)?.push(v) }));
     }
     pciMutant?.apply(this.pfModel);
-    this.pf = new PostedPciFunction('simulator-pci/pf', this.pfModel, { reset: () => resetWithRestore(this.pfModel) });
-    this.sriov = new HostSriovControl(this.pf, () => this.membersIdle());
-    const t = opts.timings;
-    this.timing = {
-      completionMs: 200 + 4 * latencyMs,
-      quietMs: 50 + 4 * latencyMs,
-      resetMs: 100 + Math.max(t.flrMs, t.resetMs, t.pmMs) + latencyMs,
-    };
+    const pfFn = this.hostView(this.pfModel, this.pfModel.msix, () => this.pfModel.config.msixEnabled);
+    // The simulator's declared timing for the same device, plus the doorbell latency of the models.
+    const base = simulatorTiming(opts.timings);
+    this.timing = { completionMs: base.completionMs + 4 * latencyMs, quietMs: base.quietMs + 2 * latencyMs, resetMs: base.resetMs + latencyMs };
+    this.pf = new PostedPciFunction('simulator-pci/pf', pfFn, { reset: () => resetWithRestore(pfFn, this.timing.resetMs, 'the PF reset'), onFault: (e) => this.fault(e) });
+    const pf = this.pf;
+    this.sriov = sriovThroughCapability(
+      { read: (o, w) => pf.configRead(o, w), write: (o, w, v) => pf.configWrite(o, w, v), configSize: pf.configSize },
+      // The host sees the VFs come and go once they answer again (the members' VF Enable reset is done).
+      () => withDeadline(this.membersIdle(), 'the VFs after an SR-IOV change', this.timing.resetMs),
+    );
+  }
+
+  private fault(e: unknown): void {
+    this.faultLog.push(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+  }
+
+  /** Errors the models' and the members' own work ran into (a reference-device invariant broken): diagnostics, never expected. */
+  get faults(): readonly string[] {
+    for (const m of this.device.members.values()) {
+      const f = m.work.takeFault();
+      if (f !== undefined) this.fault(f);
+    }
+    return this.faultLog;
   }
 
   /**
@@ -141,6 +174,11 @@ export class SimulatorPciBinding implements HostBinding {
     this.vfIrq.clear();
     this.vfBindings.clear();
     for (const m of this.vfModels.values()) m.released();
+  }
+
+  /** The function as the host presents it: with its MSI-X vectors set up by the host unless the driver owns the table. */
+  private hostView(fn: PciModelFunction, table: MsixTable, enabled: () => boolean): PciModelFunction {
+    return this.msixTable === 'host' ? new HostManagedMsix(fn, table, enabled) : fn;
   }
 
   private async membersIdle(): Promise<void> {
@@ -162,12 +200,13 @@ export class SimulatorPciBinding implements HostBinding {
     const cached = this.vfBindings.get(memberId);
     if (cached) return cached;
     const gen = this.vfGeneration;
-    const view = new VfHostView(model, this.vfIds, () => this.vfIdsFromPf());
+    const view = this.hostView(new VfHostView(model, this.vfIds, () => this.vfIdsFromPf()), model.msix, () => model.member.config.msixEnabled);
     const irq = new EventIrqSource({ next: () => this.device.clock.next() });
     this.vfIrq.set(memberId, irq);
     const fn = new PostedPciFunction(`simulator-pci/vf${memberId}`, view, {
       alive: () => gen === this.vfGeneration && this.pfModel.vfPresent(memberId),
-      reset: () => resetWithRestore(view),
+      reset: () => resetWithRestore(view, this.timing.resetMs, `the reset of VF ${memberId}`),
+      onFault: (e) => this.fault(e),
     });
     const m = model.member;
     const binding: VfBinding = {
@@ -175,7 +214,7 @@ export class SimulatorPciBinding implements HostBinding {
       fn,
       dma: this.vfDma.get(memberId)!,
       irq,
-      stimuli: { configChange: async () => m.signalConfigChange(), wake: async () => m.signalWake() },
+      stimuli: { configChange: async () => m.signalConfigChange(), wake: async () => m.signalWake(), holdRequests: async (on) => m.holdRequests(on) },
     };
     this.vfBindings.set(memberId, binding);
     this.handedOut.push(binding);
@@ -204,7 +243,7 @@ export class SimulatorPciBinding implements HostBinding {
   }
 }
 
-/** Opens the in-process binding (see index.ts). Throws on an unknown mutant or pciMutant name. */
+/** Opens the in-process binding (see index.ts). An unknown mutant or pciMutant name is a ConfigError. */
 export async function openSimulatorPciBinding(options: SimulatorPciOptions = {}): Promise<SimulatorPciBinding> {
   return new SimulatorPciBinding(options);
 }

@@ -12,6 +12,7 @@ import {
   SriovReg,
 } from '../../protocol/pci.ts';
 import type { PciModelFunction } from '../../device/pci/pci-model.ts';
+import { functionLevelReset } from '../shared/function-reset.ts';
 
 const INTERRUPT_LINE = 0x3c;
 
@@ -24,9 +25,10 @@ type Restore = (fn: PciModelFunction) => void;
  * NumVFs and VF Enable (the VFs come back as new functions: the FLR released them). Everything else,
  * the virtio state in particular, is at its reset value afterwards.
  */
-export async function resetWithRestore(fn: PciModelFunction): Promise<void> {
+export async function resetWithRestore(fn: PciModelFunction, timeoutMs: number, what: string): Promise<void> {
   const restore = await save(fn);
-  await fn.flr();
+  const cfg = { read: async (o: number, w: 1 | 2 | 4) => fn.configRead(o, w), write: async (o: number, w: 1 | 2 | 4, v: number) => fn.configWrite(o, w, v) };
+  await functionLevelReset(cfg, timeoutMs, what);
   for (const r of restore) r(fn);
 }
 

@@ -5,14 +5,18 @@
  *
  *   const b = await openSimulatorPciBinding({ members: [{ type: 'block' }, { type: 'block' }], latencyMs: 1 });
  *   b.pf, b.pfDma, b.pfIrq      the PF: config space, BARs, the memory its rings live in, its MSI-X events
- *   b.sriov.setNumVfs(0 | n)    as Linux's sriov_numvfs (0 clears VF Enable; n from 0 sets NumVFs, then VF Enable)
+ *   b.sriov.setNumVfs(0 | n)    as Linux's sriov_numvfs, through the PF's SR-IOV capability (0 clears VF Enable;
+ *                               n from 0 sets NumVFs, then VF Enable; NumVFs changes only through 0)
  *   await b.vf(memberId)        { fn, dma, irq, stimuli } of a VF that exists now; a new one after every
- *                               VF Enable clear and set (an old one reads all ones, its irq stays silent)
+ *                               VF Enable clear and set (an old one reads all ones, its irq stays silent);
+ *                               stimuli: configChange, wake, holdRequests (a stalled backend)
  *   b.timing, b.identity(), b.close()
  *
  * Options (SimulatorPciOptions): members, commandSets, device (wire opcodes, seed, timings), mutant (a
- * device/mutants name), pciMutant (a device/pci/mutants.ts name: PCI_MUTANTS), latencyMs (default 1;
- * 0 = next turn of the event loop), vfIds ('from-pf' as VFIO shows a VF, or 'raw' 0xFFFF).
+ * device/mutants name), changes (device changes the caller resolved: variants), pciMutant (a device/pci/mutants.ts name: PCI_MUTANTS), latencyMs (default 1;
+ * 0 = next turn of the event loop), vfIds ('from-pf' as VFIO shows a VF, or 'raw' 0xFFFF), msixTable
+ * ('host' as VFIO: the host programs and unmasks every entry when the driver sets MSI-X Enable; or
+ * 'driver': bare metal, entries stay masked until the driver unmasks them).
  *
  * What the driver must do, as on bare metal (nothing is set up for it):
  * - PF: set Memory Space and Bus Master in Command (BARs read all ones and the device does no DMA
@@ -25,9 +29,10 @@
  * - VFs: no Command Memory bit (VF Memory Space Enable is in the PF's SR-IOV Control, set by sriov);
  *   set Bus Master. BAR0 (64-bit, 512 KiB) as the member layout (device/member/layout.ts) with the
  *   MSI-X table at 0x4000 and PBA at 0x5000; numQueues + 1 vectors.
- * - MSI-X: set Enable (and clear Function Mask) in Message Control, and unmask the table entries you
- *   use: entries come out of reset masked, and a message for a masked vector only sets its PBA bit and
- *   arrives as an event when unmasked. Events carry the vector index; address/data route nothing here.
+ * - MSI-X: set Enable (and keep Function Mask clear) in Message Control. With msixTable 'host' (default)
+ *   the host then unmasks every entry, as VFIO's SET_IRQS does; with 'driver' unmask the entries you use
+ *   (they come out of reset masked). A message for a masked vector only sets its PBA bit and arrives as
+ *   an event when unmasked. Events carry the vector index; address/data route nothing here.
  *   Without MSI-X: ISR bit 0/1 and an 'intx' event on assertion (read the ISR to deassert).
  * - Posted writes: barWrite resolves before the write reaches the function; reads and config writes
  *   are ordered after earlier BAR writes; a doorbell's work (the ring walk) runs after latencyMs on the
@@ -42,6 +47,6 @@
  *   D3hot, during an FLR, or at a width/alignment other than 1, 2, 4 naturally aligned; 0 for
  *   wrong-width common-config accesses and holes inside BAR0.
  */
-export { DEFAULT_LATENCY_MS, openSimulatorPciBinding, SimulatorPciBinding, type SimulatorPciOptions } from './binding.ts';
+export { DEFAULT_LATENCY_MS, type DeviceChangeLike, openSimulatorPciBinding, SimulatorPciBinding, type SimulatorPciOptions } from './binding.ts';
 export { PCI_MUTANTS, findPciMutant, type PciMutant } from '../../device/pci/mutants.ts';
 export type { VfIdView } from './vf-host-view.ts';

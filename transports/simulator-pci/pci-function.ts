@@ -7,6 +7,8 @@ export interface PostedFunctionOptions {
   alive?: () => boolean;
   /** The host's reset of the function (save, FLR, restore). */
   reset: () => Promise<void>;
+  /** A posted write the model could not take (a model bug): reported here, never thrown into the event loop. */
+  onFault?: (e: unknown) => void;
 }
 
 /**
@@ -45,7 +47,13 @@ export class PostedPciFunction implements PciFunction {
   private flush(): void {
     const writes = this.posted;
     this.posted = [];
-    for (const w of writes) w();
+    for (const w of writes) {
+      try {
+        w();
+      } catch (e) {
+        this.opts.onFault?.(e);
+      }
+    }
   }
 
   private post(write: () => void): void {

@@ -1,8 +1,8 @@
-import type { PciBarInfo } from '../../protocol/pci-function.ts';
 import { PciCfg } from '../../protocol/pci.ts';
 import { BarRegisters } from '../../device/pci/bar.ts';
-import { decodable, type PciModelFunction } from '../../device/pci/pci-model.ts';
+import { decodable } from '../../device/pci/pci-model.ts';
 import type { VfPciModel } from '../../device/pci/vf-model.ts';
+import { ForwardingFunction } from './forwarding-function.ts';
 
 const BAR_REGS = PciCfg.BAR0;
 const BAR_REGS_END = BAR_REGS + 24;
@@ -17,7 +17,7 @@ export type VfIdView = 'from-pf' | 'raw';
  * space with emulated BARs that size like any other. With `ids: 'raw'` the IDs are left as the VF has
  * them (what a vfio-user server exposing the raw function would show); the BARs are emulated either way.
  */
-export class VfHostView implements PciModelFunction {
+export class VfHostView extends ForwardingFunction {
   private readonly barRegs: BarRegisters;
 
   constructor(
@@ -25,18 +25,11 @@ export class VfHostView implements PciModelFunction {
     private readonly ids: VfIdView,
     private readonly pfIds: () => { vendorId: number; deviceId: number },
   ) {
+    super(vf);
     this.barRegs = new BarRegisters(vf.bars().map((b) => ({ index: b.index, size: b.size, is64: b.is64, prefetchable: b.prefetchable })));
   }
 
-  get configSize(): number {
-    return this.vf.configSize;
-  }
-
-  bars(): PciBarInfo[] {
-    return this.vf.bars();
-  }
-
-  configRead(offset: number, width: number): number {
+  override configRead(offset: number, width: number): number {
     if (!this.vf.present || !decodable(offset, width, this.configSize)) return this.vf.configRead(offset, width);
     const w = width as 1 | 2 | 4;
     if (offset >= BAR_REGS && offset < BAR_REGS_END) return this.barRegs.readBytes(offset - BAR_REGS, w);
@@ -48,23 +41,11 @@ export class VfHostView implements PciModelFunction {
     return this.vf.configRead(offset, width);
   }
 
-  configWrite(offset: number, width: number, value: number): void {
+  override configWrite(offset: number, width: number, value: number): void {
     if (this.vf.present && decodable(offset, width, this.configSize) && offset >= BAR_REGS && offset < BAR_REGS_END) {
       this.barRegs.writeBytes(offset - BAR_REGS, width as 1 | 2 | 4, value);
       return;
     }
     this.vf.configWrite(offset, width, value);
-  }
-
-  barRead(bar: number, offset: number, width: number): number {
-    return this.vf.barRead(bar, offset, width);
-  }
-
-  barWrite(bar: number, offset: number, width: number, value: number): void {
-    this.vf.barWrite(bar, offset, width, value);
-  }
-
-  flr(): Promise<void> {
-    return this.vf.flr();
   }
 }

@@ -1,13 +1,15 @@
 import type { DmaAccess } from '../../protocol/guest-memory.ts';
+import type { DeviceTiming } from '../../protocol/host-binding.ts';
 import type { MemberCapabilities, MemberEvent, MemberPort, MemberStimuli, RegisterWidth } from '../../protocol/member-port.ts';
-import { PCI_EXP_DEVCTL, PCI_EXP_DEVCTL_BCR_FLR, PM_CTRL, PowerState, type PowerStateName } from '../../protocol/pci.ts';
+import type { PowerStateName } from '../../protocol/pci.ts';
 import type { SparseGuestMemory } from '../../device/guest-memory.ts';
-import { CapOffset } from '../../device/member/layout.ts';
 import type { VirtioMember } from '../../device/member/virtio-member.ts';
+import { type CapabilityCache, type ConfigAccess, functionLevelReset, setPowerState } from '../shared/function-reset.ts';
 
 const CAPABILITIES: MemberCapabilities = {
   dmaObservation: true,
   interruptObservation: true,
+  pmeObservation: true,
   flr: true,
   powerManagement: true,
   pciConfig: true,
@@ -22,21 +24,32 @@ export class MemberObservations {
 
 /**
  * The guest side of a simulated member: register accesses go straight to the reference device's
- * member; PCI operations go through its configuration space exactly as a guest would (FLR through
- * PCIe Device Control, power states through PMCSR).
+ * member (a doorbell returns before the device acts, as a posted write does); PCI operations go
+ * through its configuration space exactly as a guest's would (FLR through PCIe Device Control, power
+ * states through PMCSR), waited for until the function answers configuration reads again.
  */
 export class SimulatorMemberPort implements MemberPort {
   readonly capabilities = CAPABILITIES;
   readonly stimuli: MemberStimuli;
+  private readonly cfg: ConfigAccess;
+  private readonly caps: CapabilityCache = new Map();
 
   constructor(
     private readonly m: VirtioMember,
     readonly memory: SparseGuestMemory,
     private readonly seen: MemberObservations,
+    readonly timing: DeviceTiming,
   ) {
     this.stimuli = {
       configChange: async () => m.signalConfigChange(),
       wake: async () => m.signalWake(),
+      holdRequests: async (on) => m.holdRequests(on),
+    };
+    this.cfg = {
+      read: async (o, w) => m.pciConfigRead(o, w),
+      write: async (o, w, v) => {
+        m.pciConfigWrite(o, w, v);
+      },
     };
   }
 
@@ -80,22 +93,19 @@ export class SimulatorMemberPort implements MemberPort {
     this.m.pciConfigWrite(offset, width, value);
   }
 
-  async flr(): Promise<void> {
-    const at = CapOffset.EXP + PCI_EXP_DEVCTL;
-    const ctl = this.m.pciConfigRead(at, 2);
-    this.m.pciConfigWrite(at, 2, ctl | PCI_EXP_DEVCTL_BCR_FLR);
-    await this.m.idle();
+  flr(): Promise<void> {
+    return functionLevelReset(this.cfg, this.timing.resetMs, `member ${this.id} FLR`, this.caps);
   }
 
-  async setPowerState(state: PowerStateName): Promise<void> {
-    const at = CapOffset.PM + PM_CTRL;
-    const cur = this.m.pciConfigRead(at, 2);
-    this.m.pciConfigWrite(at, 2, (cur & ~0x3 & ~0x8000) | PowerState[state]);
-    await this.m.idle();
+  setPowerState(state: PowerStateName): Promise<void> {
+    return setPowerState(this.cfg, state, this.timing.resetMs, `member ${this.id} transition to ${state}`, this.caps);
   }
 
-  async settle(): Promise<void> {
-    await this.m.settle();
+  /** Returns as soon as the member has nothing pending (this simulator knows), or after `ms` (work due at once is always waited for). */
+  async settle(ms = this.timing.completionMs): Promise<void> {
+    await this.m.work.settle(ms);
+    const fault = this.m.work.takeFault();
+    if (fault) throw fault;
   }
 
   takeEvents(): MemberEvent[] {

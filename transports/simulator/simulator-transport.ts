@@ -1,4 +1,6 @@
 import type { AdminCommandRequest, AdminCommandResponse, AdminExecOptions, AdminFrame, AdminFrameCompletion, AdminTransport, DeviceIdentity, OwnerPort, TransportCapabilities } from '../../protocol/admin-transport.ts';
+import type { DeviceTiming } from '../../protocol/host-binding.ts';
+import type { SriovControl } from '../../protocol/sriov-control.ts';
 import { execViaFrame } from '../../protocol/admin-exec.ts';
 import { commandName } from '../../protocol/opcodes.ts';
 import { PCI_VENDOR_ID_REDHAT_QUMRANET, modernDeviceId } from '../../protocol/pci.ts';
@@ -6,8 +8,10 @@ import { TransportClosedError } from '../../protocol/transport-errors.ts';
 import { SparseGuestMemory } from '../../device/guest-memory.ts';
 import type { DmaBackend } from '../../device/dma.ts';
 import { ReferenceDevice } from '../../device/reference-device.ts';
+import type { MemberTimings } from '../../device/member/virtio-member.ts';
 import type { ReferenceDeviceOptions } from '../../device/options.ts';
 import { withDeadline } from '../shared/deadline.ts';
+import { sriovThroughCapability } from '../shared/sriov-capability.ts';
 import { MemberObservations, SimulatorMemberPort } from './member-port.ts';
 
 export interface SimulatorOptions {
@@ -18,7 +22,20 @@ export interface SimulatorOptions {
   defaultTimeoutMs?: number;
 }
 
-const CAPABILITIES: TransportCapabilities = { memberPort: true, rawFrames: true, recover: true, ownerPci: true };
+const CAPABILITIES: TransportCapabilities = { memberPort: true, rawFrames: true, recover: true, ownerConfig: true, sriovControl: true };
+
+/**
+ * What the simulator declares for a device with these timings. Its work runs at the next turn of the
+ * event loop (or after the modelled delays) and settle() returns as soon as nothing is pending, so
+ * these bounds cost time only when the device never does what was waited for (a seeded bug).
+ */
+export function simulatorTiming(t: MemberTimings): DeviceTiming {
+  return {
+    completionMs: 200 + 2 * t.requestMs,
+    quietMs: 20 + t.requestMs,
+    resetMs: 200 + Math.max(t.flrMs, t.pmMs, t.resetMs),
+  };
+}
 
 /**
  * The built-in simulator: the reference device in this process, no PCI layer. Admin frames go
@@ -29,6 +46,7 @@ export class SimulatorTransport implements AdminTransport {
   readonly name = 'simulator';
   readonly capabilities = CAPABILITIES;
   readonly device: ReferenceDevice;
+  readonly timing: DeviceTiming;
   private readonly ports = new Map<number, SimulatorMemberPort>();
   private readonly seen = new Map<number, MemberObservations>();
   private readonly memories = new Map<number, SparseGuestMemory>();
@@ -69,7 +87,8 @@ export class SimulatorTransport implements AdminTransport {
         pme: (id) => observe(id).events.push({ seq: this.device.clock.next(), kind: 'pme' }),
       },
     });
-    for (const [id, m] of this.device.members) this.ports.set(id, new SimulatorMemberPort(m, memory(id), observe(id)));
+    this.timing = simulatorTiming(this.device.options.timings);
+    for (const [id, m] of this.device.members) this.ports.set(id, new SimulatorMemberPort(m, memory(id), observe(id), this.timing));
   }
 
   exec(cmd: AdminCommandRequest, opts?: AdminExecOptions): Promise<AdminCommandResponse> {
@@ -113,10 +132,22 @@ export class SimulatorTransport implements AdminTransport {
     const pf = this.device.pf;
     return {
       pciConfigRead: async (o, w) => pf.configRead(o, w),
-      pciConfigWrite: async (o, w, v) => pf.configWrite(o, w, v),
       commonCfgRead: async (o, w) => pf.commonCfgRead(o, w),
     };
   }
+
+  /** NumVFs and VF Enable through the PF's SR-IOV capability (this process owns the model's config space). */
+  sriov(): SriovControl {
+    const pf = this.device.pf;
+    this.sriovControl ??= sriovThroughCapability(
+      { read: async (o, w) => pf.configRead(o, w), write: async (o, w, v) => pf.configWrite(o, w, v), configSize: pf.config.length },
+      // The VFs are gone or new once the members have finished the reset VF Enable sets off.
+      () => withDeadline(Promise.all([...this.device.members.values()].map((m) => m.idle())).then(() => undefined), 'the VFs after an SR-IOV change', this.timing.resetMs),
+    );
+    return this.sriovControl;
+  }
+
+  private sriovControl: SriovControl | undefined;
 
   /** Drops commands stuck in the device (as a queue reset would) and brings the in-use list back to its reset value. */
   async recover(): Promise<boolean> {

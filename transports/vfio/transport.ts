@@ -10,6 +10,7 @@ import type { AdminTransport } from '../../protocol/admin-transport.ts';
 import type { DeviceTiming } from '../../protocol/host-binding.ts';
 import type { MemberStimuli } from '../../protocol/member-port.ts';
 import type { WireOptions } from '../../protocol/wire-options.ts';
+import type { HostChange } from '../registration.ts';
 import { openVirtioPci, type VirtioPciTransport } from '../virtio-pci/index.ts';
 import { type FakeCardOptions, fakeHostWithCard, FAKE_CARD_PF } from './fake/fake-card.ts';
 import { guardExitPaths } from './host/exit-guard.ts';
@@ -50,12 +51,13 @@ function fakeOptions(o: VfioTransportOptions): FakeCardOptions {
 }
 
 /**
- * Host preparation, in the CLI process: the safety rules, the lock, the PF onto vfio-pci; undone on
- * every exit path (the returned undo, the process exit hook, SIGINT/SIGTERM/SIGHUP). With the fake host
- * there is nothing of this machine to prepare: the worker prepares its own fake (see open()).
+ * Host preparation, in the CLI process: the safety rules, the lock, the PF onto vfio-pci. Returns the
+ * change to undo (the registry undoes it on every way out; an exit hook and SIGHUP are covered here
+ * too, since the undo is synchronous). With the fake host there is nothing of this machine to prepare:
+ * the worker prepares its own fake (see openVfioTransport).
  */
-export async function prepareVfioHost(o: VfioTransportOptions, say: (line: string) => void): Promise<() => Promise<void>> {
-  if (o.fakeHost) return async () => undefined;
+export async function prepareVfioHost(o: VfioTransportOptions, say: (line: string) => void): Promise<HostChange | undefined> {
+  if (o.fakeHost) return undefined;
   const { LinuxSyscalls } = await import('./sys/linux-syscalls.ts');
   const sys = new LinuxSyscalls();
   let prepared: ReturnType<typeof prepareHost>;
@@ -66,13 +68,18 @@ export async function prepareVfioHost(o: VfioTransportOptions, say: (line: strin
     if (e instanceof HostRefusedError || e instanceof DeviceLockedError || e instanceof HostPreparationError) throw new ConfigError(`${e.message}\n(\`vmcts doctor --pf ${o.pf}\` checks the host and the card)`);
     throw e;
   }
-  const undo = () => {
-    const problems = prepared.undo();
-    if (problems.length) process.stderr.write(describeRestoreProblems(prepared.pf, problems) + '\n');
-    else say(`vmcts: ${prepared.pf} restored to ${prepared.journal.pf.driver ?? 'no driver'}`);
+  let problems: string | undefined;
+  const finish = guardExitPaths(() => {
+    const left = prepared.undo();
+    if (left.length) problems = describeRestoreProblems(prepared.pf, left);
+  }, ['SIGHUP']);
+  return {
+    description: `${prepared.pf} bound to vfio-pci (was ${prepared.journal.pf.driver ?? 'no driver'}), locked`,
+    undo: async () => {
+      finish();
+      if (problems) throw new Error(problems);
+    },
   };
-  const finish = guardExitPaths(undo);
-  return async () => finish();
 }
 
 export interface VfioOpenContext {

@@ -140,7 +140,7 @@ export class AdminQueue {
     const readable = this.pool.alloc(rl);
     const writable = this.pool.alloc(wl);
     if (rl) mem.write(readable.addr, frame.readable);
-    if (wl) mem.write(writable.addr, new Uint8Array(wl)); // bytes the device does not write read as 0
+    if (wl) mem.write(writable.addr, zeros(wl)); // bytes the device does not write read as 0
     const segments: ChainSegment[] = [];
     split(segments, readable.addr, rl, READABLE_HEADER_SIZE, false);
     split(segments, writable.addr, wl, WRITABLE_HEADER_SIZE, true);
@@ -158,7 +158,14 @@ export class AdminQueue {
     }
     this.waiters.add(w);
     ring.publish(chain);
-    await this.ctx.fn.barWrite(this.ctx.layout.notify.bar, this.notifyAt, 2, this.ctx.index);
+    try {
+      await this.ctx.fn.barWrite(this.ctx.layout.notify.bar, this.notifyAt, 2, this.ctx.index);
+    } catch (e) {
+      // The notify never reached the device (the function is gone): the chain stays with it, unused.
+      this.waiters.delete(w);
+      ring.quarantine(chain);
+      throw e;
+    }
     this.startReaping();
     return withDeadline(done, chain, this.waiters, ring, timeoutMs, signal);
   }
@@ -166,9 +173,15 @@ export class AdminQueue {
   private startReaping(): void {
     if (this.reaping) return;
     this.reaping = true;
-    void this.reapLoop().finally(() => {
-      this.reaping = false;
-    });
+    this.reapLoop()
+      .catch((e: unknown) => {
+        // The host failed under us (a closed binding): every waiting command gets that error.
+        for (const w of this.waiters) w.reject(e);
+        this.waiters.clear();
+      })
+      .finally(() => {
+        this.reaping = false;
+      });
   }
 
   private async reapLoop(): Promise<void> {
@@ -233,6 +246,14 @@ export class AdminQueue {
     for (const w of this.waiters) w.reject(new TransportClosedError(`${this.name} was closed`));
     this.waiters.clear();
   }
+}
+
+let zeroBuf = new Uint8Array(4096);
+
+/** `n` zero bytes, from one buffer kept for the purpose (DMA writes copy what they are given). */
+function zeros(n: number): Uint8Array {
+  if (n > zeroBuf.length) zeroBuf = new Uint8Array(n);
+  return zeroBuf.subarray(0, n);
 }
 
 /** One part of the frame as up to two descriptors: the fixed header, then the rest (as Linux lays out an admin command). */

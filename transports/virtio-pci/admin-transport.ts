@@ -36,7 +36,7 @@ export interface VirtioPciOptions {
   defaultTimeoutMs?: number;
 }
 
-const CAPABILITIES: TransportCapabilities = { memberPort: true, rawFrames: true, recover: true, ownerPci: true };
+const CAPABILITIES: TransportCapabilities = { memberPort: true, rawFrames: true, recover: true, ownerConfig: true, sriovControl: true };
 
 /**
  * The owner driver over any HostBinding: the PF initialized as a modern virtio-pci device with
@@ -89,6 +89,11 @@ export class VirtioPciTransport implements AdminTransport {
     return this.binding.kind;
   }
 
+  /** How the driver learns that a command completed: MSI-X events from the host, or polling the used ring. */
+  get completion(): 'msix' | 'polling' {
+    return this.queue.interruptDriven ? 'msix' : 'polling';
+  }
+
   get timing(): DeviceTiming {
     return this.binding.timing;
   }
@@ -116,10 +121,7 @@ export class VirtioPciTransport implements AdminTransport {
     const pci = await pciIds(pf);
     const serial = who.serial ?? (await this.dsn());
     const members: MemberIdentity[] = [];
-    for (const [id, port] of this.ports) {
-      if (!port.isBound) continue;
-      members.push({ id, virtioType: port.virtioType, address: (await this.binding.vf(id)).fn.address });
-    }
+    for (const [id, port] of this.ports) if (port.address !== undefined) members.push({ id, virtioType: port.virtioType, address: port.address });
     return {
       transport: this.binding.kind,
       description: who.description,
@@ -178,21 +180,11 @@ export class VirtioPciTransport implements AdminTransport {
     for (const [id, port] of this.ports) if (!live.has(id)) port.unbind();
   }
 
-  /**
-   * The PF's configuration space and common configuration. A config write that touches the SR-IOV
-   * capability's Control or NumVFs register goes to the function as written (where the host allows
-   * it) and the member ports follow the VFs that exist afterwards.
-   */
+  /** The PF's configuration space and common configuration, read only (SR-IOV changes go through sriov()). */
   owner(): OwnerPort {
     const pf = this.binding.pf;
-    const sriovAt = this.layout.extended.get(PCI_EXT_CAP_ID_SRIOV);
-    const touchesSriov = (o: number, w: number) => sriovAt !== undefined && o < sriovAt + SriovReg.NUM_VF + 2 && o + w > sriovAt + SriovReg.CTRL;
     return {
       pciConfigRead: (o, w) => pf.configRead(o, w),
-      pciConfigWrite: async (o, w, v) => {
-        await pf.configWrite(o, w, v);
-        if (touchesSriov(o, w)) await this.refreshMembers();
-      },
       commonCfgRead: (o, w) => this.common.io.read(o, w),
     };
   }

@@ -37,6 +37,7 @@ export class VirtioPciMemberPort implements MemberPort {
   private caps: MemberCapabilities = {
     dmaObservation: false,
     interruptObservation: false,
+    pmeObservation: false,
     flr: false,
     powerManagement: false,
     pciConfig: false,
@@ -70,6 +71,8 @@ export class VirtioPciMemberPort implements MemberPort {
       dmaObservation: vf.dma.observation === 'exact',
       dmaObservationLevel: vf.dma.observation,
       interruptObservation: vf.irq.delivery !== 'none',
+      // A PME is a message to the root port, not an interrupt of the function: no binding delivers it yet.
+      pmeObservation: false,
       flr: layout.flrCapable,
       powerManagement: layout.pmAt !== undefined,
       pciConfig: true,
@@ -84,6 +87,11 @@ export class VirtioPciMemberPort implements MemberPort {
 
   get isBound(): boolean {
     return this.bound !== undefined;
+  }
+
+  /** Where the VF is, as the host names it (undefined while it does not exist). */
+  get address(): string | undefined {
+    return this.bound?.vf.fn.address;
   }
 
   private get b(): BoundVf {
@@ -188,9 +196,9 @@ export class VirtioPciMemberPort implements MemberPort {
     await setPowerState(b.vf.fn, b.layout.pmAt, state, this.timing.resetMs);
   }
 
-  /** Waits up to `ms` (default: the declared quiet time): the device works on its own, nothing here makes it. */
+  /** Waits up to `ms` (default: the declared completion time): the device works on its own, nothing here makes it. */
   async settle(ms?: number): Promise<void> {
-    await sleep(ms ?? this.timing.quietMs);
+    await sleep(ms ?? this.timing.completionMs);
   }
 
   takeEvents(): MemberEvent[] {

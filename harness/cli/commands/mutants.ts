@@ -17,9 +17,9 @@ export function registerMutants(program: Command, setExitCode: SetExitCode): voi
     .option('--run', 'run the mutation matrix: each mutant against the tests of its target requirements')
     .option('--only <name>', 'only these mutants (repeatable, comma-separated)', collect)
     .action(async (flags: MutantsFlags) => {
-      const { MUTANTS } = await import('../../../device/mutants/index.ts');
+      const { loadMutants } = await import('../../../transports/simulator/index.ts');
       const { mutantArea, mutationScore, runMatrix } = await import('../../mutation/matrix.ts');
-      const list = MUTANTS.filter((m) => !flags.only?.length || flags.only.includes(m.name));
+      const list = (await loadMutants()).filter((m) => !flags.only?.length || flags.only.includes(m.name));
       if (!flags.run) {
         if (flags.json) {
           process.stdout.write(JSON.stringify(list.map((m) => ({ name: m.name, area: mutantArea(m), targets: m.targets, expect: m.expect ?? 'FAIL', description: m.description })), null, 2) + '\n');
