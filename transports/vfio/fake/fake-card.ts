@@ -3,7 +3,6 @@ import { PciCfg, SRIOV_CTRL_MSE, SRIOV_CTRL_VFE, SriovReg } from '../../../proto
 import { findMutant } from '../../../device/mutants/index.ts';
 import { deviceOptions, type MemberSpec, type ReferenceDeviceOptions } from '../../../device/options.ts';
 import { PF_SRIOV_CAP } from '../../../device/owner/pf-function.ts';
-import { MemberWork } from '../../../device/pci/member-work.ts';
 import type { PciModelFunction } from '../../../device/pci/pci-model.ts';
 import { PfPciModel } from '../../../device/pci/pf-model.ts';
 import { DeviceScheduler } from '../../../device/pci/scheduler.ts';
@@ -13,6 +12,9 @@ import { resetWithRestore } from '../../simulator-pci/host-reset.ts';
 import { VfHostView } from '../../simulator-pci/vf-host-view.ts';
 import type { FakeBus, FakeEndpoint, FakeSriov } from './fake-endpoint.ts';
 import { FakeHost, type FakeHostOptions } from './fake-host.ts';
+
+/** Longest the fake kernel waits for a function to answer again after an FLR. */
+const HOST_RESET_MS = 10_000;
 
 /** Where the fake card sits on the fake host's bus. */
 export const FAKE_CARD_PF = '0000:3b:00.0';
@@ -63,7 +65,8 @@ class ModelEndpoint implements FakeEndpoint {
   }
 
   flr(): Promise<void> {
-    return resetWithRestore(this.fn);
+    // The host's reset (save, FLR, restore), bounded: a function that never answers again fails it.
+    return resetWithRestore(this.fn, HOST_RESET_MS, 'the fake host\'s reset of the function');
   }
 
   connect(bus: FakeBus): void {
@@ -102,7 +105,6 @@ export class FakeCard implements FakeSriov {
       hooks: { interrupt: (id, vector) => this.vfModels.get(id)?.interrupt(vector), pme: () => undefined },
     });
     mutant?.apply(this.device);
-    const work = new MemberWork(this.scheduler);
     this.pfModel = new PfPciModel({
       device: this.device,
       dma: { read: (addr, len) => this.pf.bus?.dmaRead(addr, len) ?? new Uint8Array(len).fill(0xff), write: (addr, data) => this.pf.bus?.dmaWrite(addr, data) },
@@ -111,13 +113,10 @@ export class FakeCard implements FakeSriov {
       onVfEnableChange: (enabled) => {
         if (!enabled) for (const m of this.vfModels.values()) m.released();
       },
-      onCommandCompleted: () => {
-        for (const m of this.device.members.values()) work.poke(m);
-      },
     });
     this.pf = new ModelEndpoint(this.pfModel);
     for (const [id, member] of this.device.members) {
-      this.vfModels.set(id, new VfPciModel({ member, pf: this.pfModel, scheduler: this.scheduler, work, interrupt: (v) => (v === 'intx' ? busOf(id)?.intx() : busOf(id)?.msix(v)) }));
+      this.vfModels.set(id, new VfPciModel({ member, pf: this.pfModel, scheduler: this.scheduler, interrupt: (v) => (v === 'intx' ? busOf(id)?.intx() : busOf(id)?.msix(v)) }));
     }
     this.offset = this.sriovReg(SriovReg.VF_OFFSET);
     this.stride = this.sriovReg(SriovReg.VF_STRIDE);
