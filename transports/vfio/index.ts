@@ -35,7 +35,7 @@ export interface VfioTransportConfig {
   /** Device ids accepted besides the modern virtio range 1af4:1040-107f. */
   ids?: { vendor: number; device: number }[];
   /** Vendor commands that make the card change a member's configuration or raise a wake event (sh -c; VMCTS_PF, VMCTS_VF, VMCTS_MEMBER set). */
-  hooks?: { configChange?: string; wake?: string; timeoutMs?: number };
+  hooks?: { configChange?: string; wake?: string; holdRequests?: string; timeoutMs?: number };
   /** How long the card may take (DeviceTiming, ms). */
   timing?: { completionMs?: number; quietMs?: number; resetMs?: number };
   /** CI without hardware: the in-memory fake host with a card of the reference device's PCI models (`--fake-host`). */
@@ -85,7 +85,7 @@ export const VFIO = defineTransport<VfioTransportConfig>({
       hooks: {
         type: 'object',
         additionalProperties: false,
-        properties: { configChange: { type: 'string', minLength: 1 }, wake: { type: 'string', minLength: 1 }, timeoutMs: { type: 'integer', minimum: 1 } },
+        properties: { configChange: { type: 'string', minLength: 1 }, wake: { type: 'string', minLength: 1 }, holdRequests: { type: 'string', minLength: 1 }, timeoutMs: { type: 'integer', minimum: 1 } },
       },
       timing: {
         type: 'object',

@@ -105,8 +105,10 @@ export async function openVfioTransport(o: VfioTransportOptions, ctx: VfioOpenCo
     fakeUndo = () => void prepared.undo();
     modelStimuli = (id) => card.stimuli(id);
     closeCard = () => card.close();
+    // A card's completion and reset times; the quiet period long enough that a model which acts after
+    // its latency is seen acting even on a loaded machine (the fake device's timers run late there).
     const l = f.latencyMs ?? 1;
-    timing = { completionMs: 200 + 4 * l, quietMs: 50 + 4 * l, resetMs: 200 + l, ...o.timing };
+    timing = { ...CARD_TIMING, quietMs: 250 + 4 * l, ...o.timing };
   } else {
     const { LinuxSyscalls } = await import('./sys/linux-syscalls.ts');
     sys = new LinuxSyscalls();

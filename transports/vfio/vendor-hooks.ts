@@ -9,6 +9,8 @@ import type { MemberStimuli } from '../../protocol/member-port.ts';
 export interface VendorHooks {
   configChange?: string;
   wake?: string;
+  /** Stalls (VMCTS_HOLD=1) or releases (VMCTS_HOLD=0) the member's backend, so requests stay taken and not completed. */
+  holdRequests?: string;
   /** Longest a hook may run (default 10 s). */
   timeoutMs?: number;
 }
@@ -24,12 +26,13 @@ function run(cmd: string, env: Record<string, string>, timeoutMs: number): Promi
 
 /** The member's stimuli through the hooks, or undefined when the config gives neither (tests that need them are NOT_TESTED). */
 export function hookStimuli(hooks: VendorHooks | undefined, pf: string, vf: string, member: number): MemberStimuli | undefined {
-  if (!hooks?.configChange && !hooks?.wake) return undefined;
+  if (!hooks?.configChange && !hooks?.wake && !hooks?.holdRequests) return undefined;
   const env = { VMCTS_PF: pf, VMCTS_VF: vf, VMCTS_MEMBER: String(member) };
   const t = hooks.timeoutMs ?? 10_000;
   const missing = (what: string) => () => Promise.reject(new Error(`no vendor hook for ${what} (transport.hooks.${what === 'a configuration change' ? 'configChange' : 'wake'})`));
   return {
     configChange: hooks.configChange ? () => run(hooks.configChange!, env, t) : missing('a configuration change'),
     wake: hooks.wake ? () => run(hooks.wake!, env, t) : missing('a wake event'),
+    ...(hooks.holdRequests ? { holdRequests: (on: boolean) => run(hooks.holdRequests!, { ...env, VMCTS_HOLD: on ? '1' : '0' }, t) } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import type { MemberStimuli } from '../../../protocol/member-port.ts';
 import type { PciBarInfo } from '../../../protocol/pci-function.ts';
 import { PciCfg, SRIOV_CTRL_MSE, SRIOV_CTRL_VFE, SriovReg } from '../../../protocol/pci.ts';
 import { findMutant } from '../../../device/mutants/index.ts';
@@ -165,10 +166,10 @@ export class FakeCard implements FakeSriov {
     this.vfEndpoints.clear();
   }
 
-  /** Device-side stimuli of member `id` (only a model can be told to change its configuration or to wake). */
-  stimuli(id: number): { configChange(): Promise<void>; wake(): Promise<void> } | undefined {
+  /** Device-side stimuli of member `id` (only a model can be told to change its configuration, to wake, or to hold its requests). */
+  stimuli(id: number): MemberStimuli | undefined {
     const m = this.vfModels.get(id)?.member;
-    return m && { configChange: async () => m.signalConfigChange(), wake: async () => m.signalWake() };
+    return m && { configChange: async () => m.signalConfigChange(), wake: async () => m.signalWake(), holdRequests: async (on) => m.holdRequests(on) };
   }
 
   close(): void {
