@@ -90,7 +90,7 @@ export class VfConfigSpace {
     this.writable.fill(0xff, CapOffset.PCI_CFG + VirtioPciCap.OFFSET, CapOffset.PCI_CFG + VirtioPciCap.EXTRA + 4);
   }
 
-  protected cap(at: number, id: number, next: number): void {
+  private cap(at: number, id: number, next: number): void {
     this.bytes[at] = id;
     this.bytes[at + 1] = next;
   }
@@ -104,7 +104,7 @@ export class VfConfigSpace {
     this.w32(at + VirtioPciCap.LENGTH, length);
   }
 
-  protected w16(at: number, v: number): void {
+  private w16(at: number, v: number): void {
     this.bytes[at] = v & 0xff;
     this.bytes[at + 1] = (v >>> 8) & 0xff;
   }

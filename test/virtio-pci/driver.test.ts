@@ -7,7 +7,8 @@ import type { HostBinding } from '../../protocol/host-binding.ts';
 import type { IrqSource } from '../../protocol/irq-source.ts';
 import { CommonCfg, DeviceStatus, Feature } from '../../protocol/pci-common-cfg.ts';
 import type { PciFunction } from '../../protocol/pci-function.ts';
-import { PCI_VENDOR_ID_REDHAT_QUMRANET, PciCfg } from '../../protocol/pci.ts';
+import { MSIX_CTRL_ENABLE, MsixCap, PCI_VENDOR_ID_REDHAT_QUMRANET, PciCapId, PciCfg } from '../../protocol/pci.ts';
+import { findCapability } from '../../protocol/pci-capabilities.ts';
 import { GroupType, Status } from '../../protocol/status.ts';
 import { TransportAbortedError, TransportClosedError, TransportTimeoutError } from '../../protocol/transport-errors.ts';
 import { SEED_V2_WIRE } from '../../protocol/wire-options.ts';
@@ -74,6 +75,28 @@ describe('the virtio-pci driver over simulator-pci', () => {
       [1, 2],
       [2, 2],
     ]);
+  });
+
+  it('unmasks the MSI-X entries it uses where the host leaves the table to the driver (bare metal)', async () => {
+    const t = await driver({ msixTable: 'driver' });
+    expect(t.completion).toBe('msix');
+    const a = new AdminClient(t, SEED_V2_WIRE);
+    await a.enableAll();
+    expect((await a.modeGet(1)).result[0]).toBe(DeviceMode.ACTIVE);
+    // A member vector the guest routes (config_msix_vector) is unmasked by the port, so its message arrives.
+    const port = t.member(1);
+    const msix = (await findCapability((o, w) => port.pciConfigRead(o, w), PciCapId.MSIX))!;
+    await port.pciConfigWrite(msix + MsixCap.CTRL, 2, (await port.pciConfigRead(msix + MsixCap.CTRL, 2)) | MSIX_CTRL_ENABLE);
+    await port.commonCfgWrite(CommonCfg.CONFIG_MSIX_VECTOR.offset, 2, 0);
+    port.takeEvents();
+    await port.stimuli!.configChange();
+    const until = Date.now() + port.timing.completionMs;
+    let events = port.takeEvents();
+    while (!events.length && Date.now() < until) {
+      await port.settle(5);
+      events = port.takeEvents();
+    }
+    expect(events).toContainEqual(expect.objectContaining({ kind: 'msix', vector: 0 }));
   });
 
   it('polls the used ring when the host delivers no interrupts', async () => {

@@ -4,7 +4,8 @@ import { TransportTimeoutError } from '../../protocol/transport-errors.ts';
 const STEPS = [0, 0, 0, 1, 2, 4, 8];
 const LAST_STEP = 10;
 
-function pause(ms: number): Promise<void> {
+/** The next turn of the event loop for 0, else a timer of `ms`. */
+export function pause(ms: number): Promise<void> {
   return new Promise((r) => (ms > 0 ? setTimeout(r, ms) : setImmediate(r)));
 }
 

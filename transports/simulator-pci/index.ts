@@ -13,12 +13,13 @@
  *   b.timing, b.identity(), b.close()
  *
  * Options (SimulatorPciOptions): members, commandSets, device (wire opcodes, seed, timings), mutant (a
- * device/mutants name), changes (device changes the caller resolved: variants), pciMutant (a device/pci/mutants.ts name: PCI_MUTANTS), latencyMs (default 1;
- * 0 = next turn of the event loop), vfIds ('from-pf' as VFIO shows a VF, or 'raw' 0xFFFF), msixTable
- * ('host' as VFIO: the host programs and unmasks every entry when the driver sets MSI-X Enable; or
- * 'driver': bare metal, entries stay masked until the driver unmasks them).
+ * device/mutants name), changes (device changes the caller resolved: variants), pciMutant (a
+ * device/pci/mutants.ts name, see PCI_MUTANTS), latencyMs (default 1; 0 = next turn of the event loop),
+ * vfIds ('from-pf' as VFIO shows a VF, or 'raw' 0xFFFF), msixTable ('host' as VFIO: the host programs
+ * and unmasks every entry when the driver sets MSI-X Enable; or 'driver': bare metal, entries stay
+ * masked until the driver unmasks them). An unknown mutant or pciMutant name is a ConfigError.
  *
- * What the driver must do, as on bare metal (nothing is set up for it):
+ * What the driver must do, as on a card (only the MSI-X table is set up for it, see msixTable):
  * - PF: set Memory Space and Bus Master in Command (BARs read all ones and the device does no DMA
  *   without them). BAR0 (64-bit) holds the virtio structures the vendor capabilities point at:
  *   common cfg 0x0, ISR 0x1000, device cfg 0x2000 (block PF: virtio_blk_config of a disk-less owner,
@@ -41,8 +42,9 @@
  *   fn.reset() is the host's reset (save config, FLR, restore: Command, BARs, MSI-X, PCIe DevCtl, and on
  *   the PF NumVFs and VF Enable, so the VFs come back as new functions). An FLR written through PCIe
  *   Device Control restores nothing; on the PF it clears VF Enable (the group ceases to exist).
- * - A malformed admin chain (loop, index past the queue, readable after writable, indirect) sets
- *   DEVICE_NEEDS_RESET with a configuration change notification; nothing more runs until a reset.
+ * - A malformed admin chain (loop, index past the queue, readable after writable, indirect, a readable
+ *   part over 1 MiB) sets DEVICE_NEEDS_RESET with a configuration change notification; nothing more
+ *   runs until a reset. pfModel.lastError says why (diagnostics); faults lists model errors (none expected).
  * - Undecoded accesses never throw: all ones outside an implemented BAR, with memory disabled, in
  *   D3hot, during an FLR, or at a width/alignment other than 1, 2, 4 naturally aligned; 0 for
  *   wrong-width common-config accesses and holes inside BAR0.

@@ -22,6 +22,15 @@ export type SimulatorPciTransportConfig = Omit<SimulatorTransportConfig, 'kind'>
 
 const SIMULATOR_PROPERTIES = SIMULATOR_CONFIG_SCHEMA.properties as Record<string, unknown>;
 
+/**
+ * How long a member's FLR, virtio reset and power-state change take here. A command crosses the admin
+ * virtqueue in several turns of the event loop (posted doorbell, ring walk, used ring, interrupt), so an
+ * operation over at the next turn (the simulator's 0) would end before a command sent during it reaches
+ * the device, and the long-operation tests could not show the device answering during it. Real
+ * functions take longer still (an FLR up to 100 ms); the declared timing grows with these.
+ */
+const MEMBER_TIMINGS = { flrMs: 10, resetMs: 10, pmMs: 10, requestMs: 0 };
+
 export const SIMULATOR_PCI = defineTransport<SimulatorPciTransportConfig>({
   kind: 'simulator-pci',
   description: 'the reference device as register-level PCI functions in this process, driven by the virtio-pci driver over a real admin virtqueue',
@@ -57,7 +66,7 @@ export async function openSimulatorPci(config: SimulatorPciTransportConfig, cont
   const binding = await openSimulatorPciBinding({
     ...(config.devices ? { members: config.devices.map((d) => ({ type: d.type, numQueues: d.numQueues, queueSizeMax: d.queueSizeMax })) } : {}),
     commandSets: { context: true, fieldsQuery: config.commandSets?.fieldsQuery ?? true, writeRecords: config.commandSets?.writeRecords ?? true },
-    device: { wire: context.wire, seed: context.seed },
+    device: { wire: context.wire, seed: context.seed, timings: MEMBER_TIMINGS },
     changes,
     ...(config.pciMutant !== undefined ? { pciMutant: config.pciMutant } : {}),
     latencyMs: config.latencyMs ?? 0,

@@ -11,7 +11,7 @@ import type { CommonConfig } from './common-cfg.ts';
 import { DmaPool, type DmaBuffer } from './dma-pool.ts';
 import { VirtioPciError } from './errors.ts';
 import { enableMsix, unmaskVector } from './msix.ts';
-import { pollUntil, sleep, yieldToLoop } from './poll.ts';
+import { pause, pollUntil } from '../shared/poll.ts';
 import { type ChainSegment, type PostedChain, SplitRing } from './split-ring.ts';
 
 /** Largest ring the driver asks for: commands are sent one or a few at a time, 4 descriptors each. */
@@ -191,7 +191,7 @@ export class AdminQueue {
       if (this.vector !== undefined) {
         await this.ctx.irq.wait(IRQ_BACKSTOP_MS);
         this.ctx.irq.take();
-      } else await (i < 64 ? yieldToLoop() : sleep(1));
+      } else await pause(i < 64 ? 0 : 1);
     }
   }
 

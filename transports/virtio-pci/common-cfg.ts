@@ -1,7 +1,7 @@
 import { CommonCfg, DeviceStatus } from '../../protocol/pci-common-cfg.ts';
 import type { BarWidth } from '../../protocol/pci-function.ts';
 import { VirtioPciError } from './errors.ts';
-import { pollUntil } from './poll.ts';
+import { pollUntil } from '../shared/poll.ts';
 import type { RegionIo } from './region.ts';
 
 export type CommonCfgField = (typeof CommonCfg)[keyof typeof CommonCfg];

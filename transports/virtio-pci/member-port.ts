@@ -2,14 +2,14 @@ import type { DmaAccess, GuestMemory } from '../../protocol/guest-memory.ts';
 import type { DeviceTiming, VfBinding } from '../../protocol/host-binding.ts';
 import type { MemberCapabilities, MemberEvent, MemberPort, MemberStimuli, RegisterWidth } from '../../protocol/member-port.ts';
 import { CommonCfg, VIRTIO_MSI_NO_VECTOR } from '../../protocol/pci-common-cfg.ts';
-import type { PowerStateName } from '../../protocol/pci.ts';
+import { PciCapId, type PowerStateName } from '../../protocol/pci.ts';
+import { type CapabilityCache, type ConfigAccess, functionLevelReset, setPowerState } from '../shared/function-reset.ts';
 import { TransportClosedError } from '../../protocol/transport-errors.ts';
 import { discoverLayout, type VirtioPciLayout } from './capabilities.ts';
 import { CommonConfig } from './common-cfg.ts';
 import { VirtioPciError } from './errors.ts';
-import { functionLevelReset, setPowerState } from './function-reset.ts';
 import { unmaskVector } from './msix.ts';
-import { sleep } from './poll.ts';
+import { pause } from '../shared/poll.ts';
 import { RegionIo } from './region.ts';
 
 /** A VF as the driver found it: its binding and the virtio structures in its configuration space. */
@@ -21,6 +21,9 @@ interface BoundVf {
   isr: RegionIo;
   /** queue_notify_off of each queue, learned when the queue is enabled (or on its first notify). */
   notifyOff: Map<number, number>;
+  cfg: ConfigAccess;
+  /** The PCI Express and PM capabilities, found by discovery (the FLR and power-state steps use them). */
+  caps: CapabilityCache;
 }
 
 /**
@@ -59,6 +62,9 @@ export class VirtioPciMemberPort implements MemberPort {
     this.type = virtioType;
     const layout = await discoverLayout(vf.fn);
     const common = new CommonConfig(new RegionIo(vf.fn, layout.common));
+    const caps: CapabilityCache = new Map();
+    if (layout.expAt !== undefined) caps.set(PciCapId.EXP, layout.expAt);
+    if (layout.pmAt !== undefined) caps.set(PciCapId.PM, layout.pmAt);
     this.bound = {
       vf,
       layout,
@@ -66,6 +72,8 @@ export class VirtioPciMemberPort implements MemberPort {
       ...(layout.device ? { device: new RegionIo(vf.fn, layout.device) } : {}),
       isr: new RegionIo(vf.fn, layout.isr),
       notifyOff: new Map(),
+      cfg: { read: (o, w) => vf.fn.configRead(o, w), write: (o, w, v) => vf.fn.configWrite(o, w, v) },
+      caps,
     };
     this.caps = {
       dmaObservation: vf.dma.observation === 'exact',
@@ -186,19 +194,19 @@ export class VirtioPciMemberPort implements MemberPort {
 
   async flr(): Promise<void> {
     const b = this.b;
-    if (!b.layout.flrCapable || b.layout.expAt === undefined) throw new VirtioPciError(b.vf.fn.address, 'the function does not support FLR (PCIe Device Capabilities)');
-    await functionLevelReset(b.vf.fn, b.layout.expAt, this.timing.quietMs, this.timing.resetMs);
+    if (!b.layout.flrCapable) throw new VirtioPciError(b.vf.fn.address, 'the function does not support FLR (PCIe Device Capabilities)');
+    await functionLevelReset(b.cfg, this.timing.resetMs, `member ${this.id} FLR`, b.caps);
   }
 
   async setPowerState(state: PowerStateName): Promise<void> {
     const b = this.b;
     if (b.layout.pmAt === undefined) throw new VirtioPciError(b.vf.fn.address, 'the function has no PCI Power Management capability');
-    await setPowerState(b.vf.fn, b.layout.pmAt, state, this.timing.resetMs);
+    await setPowerState(b.cfg, state, this.timing.resetMs, `member ${this.id} entering ${state}`, b.caps);
   }
 
   /** Waits up to `ms` (default: the declared completion time): the device works on its own, nothing here makes it. */
   async settle(ms?: number): Promise<void> {
-    await sleep(ms ?? this.timing.completionMs);
+    await pause(ms ?? this.timing.completionMs);
   }
 
   takeEvents(): MemberEvent[] {
