@@ -15,7 +15,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 
 function run(...args: string[]): { doc: ResultsDocument; code: number | null; out: string } {
   const out = mkdtempSync(path.join(os.tmpdir(), 'vmcts-vfio-'));
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/vmcts.mjs'), 'run', '--out', out, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 280_000 });
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/vmcts.mjs'), 'run', '--out', out, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 560_000 });
   return { doc: JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8')) as ResultsDocument, code: r.status, out: r.stdout + r.stderr };
 }
 
@@ -33,7 +33,7 @@ describe('vmcts run --fake-host: the simulator\'s verdicts through the vfio code
   beforeAll(() => {
     sim = run('--transport', 'simulator', '--fuzz-runs', '5');
     vfio = run('--fake-host', '--fuzz-runs', '5');
-  }, 300_000);
+  }, 1_200_000);
 
   it('ran on the vfio transport, completely, and names the card it found', () => {
     expect(vfio.doc.device?.transport, vfio.out).toBe('vfio');
@@ -73,6 +73,6 @@ describe('vmcts run --fake-host --mutant: the no-access and no-notification bugs
       expect(t?.outcomes[requirement], r.out).toBe('FAIL');
       expect(t?.observation).toBe(observation);
       expect(r.code).toBe(1);
-    }, 120_000);
+    }, 600_000);
   }
 });
