@@ -26,6 +26,7 @@ export type Capability =
   | 'owner-config'
   | 'sriov-control'
   | 'dma-observation'
+  | 'dma-window-observation'
   | 'interrupt-observation'
   | 'pme-observation'
   | 'flr'
@@ -67,6 +68,8 @@ export interface TestMetaRecord {
   replay: string;
   driverRuleViolations: { rule: string; message: string }[];
   breaks: string[];
+  /** How the member-side behaviour this test judges was observed (DMA level, interrupts), when it judges any. */
+  observation?: string;
   device?: DeviceRecord;
   session?: SessionRecord;
 }
@@ -256,6 +259,18 @@ export function describeStatus(r: AdminCommandResponse): string {
   return r.status === Status.OK && r.qualifier === 0 ? 'OK' : `${statusName(r.status)}/${qualifierName(r.qualifier)}`;
 }
 
+/** The observation levels a member-side verdict rests on: DMA (exact, iommu-fault, canary) and interrupts. */
+function observationOf(t: ConformanceContext, needs: readonly Capability[]): string | undefined {
+  const dma = needs.includes('dma-observation') || needs.includes('dma-window-observation');
+  const irq = needs.includes('interrupt-observation') || needs.includes('stimuli');
+  if (!dma && !irq) return undefined;
+  const c = t.session.transport.member(t.members[0]).capabilities;
+  const parts: string[] = [];
+  if (dma) parts.push(`dma: ${c.dmaObservationLevel ?? (c.dmaObservation ? 'exact' : 'none')}`);
+  if (irq) parts.push(`interrupts: ${c.interruptObservation ? 'events' : 'none'}`);
+  return parts.join('; ');
+}
+
 function capabilityMissing(t: ConformanceContext, cap: Capability): string | undefined {
   const tr = t.session.transport;
   if (cap === 'member-port') return tr.capabilities.memberPort ? undefined : 'the transport has no member port';
@@ -268,6 +283,8 @@ function capabilityMissing(t: ConformanceContext, cap: Capability): string | und
     const c = p.capabilities;
     const has: Record<Exclude<Capability, 'member-port' | 'raw-frames' | 'owner-config' | 'sriov-control'>, boolean> = {
       'dma-observation': c.dmaObservation,
+      // Accesses inside no-access windows (Stop, Freeze) seen at any level: exact, IOMMU faults, canaries.
+      'dma-window-observation': c.dmaObservation || (c.dmaObservationLevel ?? 'none') !== 'none',
       'interrupt-observation': c.interruptObservation,
       'pme-observation': c.pmeObservation,
       flr: c.flr,
@@ -430,6 +447,8 @@ export async function executeConformanceTest(
       const why = capabilityMissing(t, cap);
       if (why) t.notTested(why);
     }
+    const observed = observationOf(t, def.needs ?? []);
+    if (observed) meta.observation = observed;
     if (session.wedged && !(await session.recover(t.members))) {
       throw new ConformanceSkip('NOT_TESTED', `not run: ${session.wedged}`);
     }

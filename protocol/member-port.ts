@@ -1,3 +1,4 @@
+import type { DmaObservation } from './dma-space.ts';
 import type { DmaAccess, GuestMemory } from './guest-memory.ts';
 import type { DeviceTiming } from './host-binding.ts';
 import type { PowerStateName } from './pci.ts';
@@ -8,6 +9,12 @@ export type RegisterWidth = 1 | 2 | 4;
 export interface MemberCapabilities {
   /** takeDmaLog() reports every device access to guest memory. */
   dmaObservation: boolean;
+  /**
+   * How takeDmaLog() sees device accesses (dma-space.ts): `exact` (every access), `iommu-fault` or
+   * `canary` (a card on VFIO: accesses inside no-access windows, as faults and changed memory), `none`.
+   * Absent: `exact` when dmaObservation is set, else `none`.
+   */
+  dmaObservationLevel?: DmaObservation;
   /** takeEvents() reports MSI-X and INTx messages. */
   interruptObservation: boolean;
   /** takeEvents() reports PME messages (a PME is not an interrupt of the function: the host sees it apart). */

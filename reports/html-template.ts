@@ -229,6 +229,7 @@ export const REPORT_JS = String.raw`
         t.findings.length ? block('Findings', h('pre', { class: 'findings', text: t.findings.join('\n') })) : null,
         t.driverRuleViolations.length ? block('Driver rules the harness broke', h('pre', { text: t.driverRuleViolations.map((v) => v.rule + ': ' + v.message).join('\n') })) : null,
         t.breaks.length ? h('div', { class: 'muted', text: 'Breaks on purpose: ' + t.breaks.join(', ') }) : null,
+        t.observation ? h('div', { class: 'muted', text: 'Observed: ' + t.observation }) : null,
         t.trace.length ? block('Wire trace', h('pre', { class: 'trace', text: t.trace.join('\n') })) : null,
         t.replay ? block('Replay', h('div', { class: 'replay' }, h('pre', { class: 'replay-command', text: t.replay }), h('button', { type: 'button', class: 'copy', title: 'copy the replay command', onclick: (e) => copy(t.replay, e.currentTarget), text: 'copy' }))) : null);
       const d = h('details', { class: 'test', id: 'test-' + t.id, 'data-verdict': t.verdict },

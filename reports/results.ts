@@ -112,6 +112,8 @@ export interface TestRecord {
   driverRuleViolations: { rule: string; message: string }[];
   /** Driver rules this test breaks on purpose to probe the device. */
   breaks: string[];
+  /** How the member-side behaviour judged was observed, e.g. "dma: iommu-fault; interrupts: events" (exact on simulators). */
+  observation?: string;
 }
 
 export interface RequirementRecord {

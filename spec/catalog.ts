@@ -54,6 +54,7 @@ export type TestabilityClass = (typeof TESTABILITY_CLASSES)[number];
 export const CAPABILITIES = [
   'member-port',
   'dma-observation',
+  'dma-window-observation',
   'interrupt-observation',
   'flr',
   'power-management',

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerBench } from './commands/bench.ts';
+import { registerDoctor } from './commands/doctor.ts';
 import { registerKeygen } from './commands/keygen.ts';
 import { registerListCommand } from './commands/list.ts';
 import { registerMerge } from './commands/merge.ts';
@@ -22,4 +23,5 @@ export function registerCommands(program: Command, setExitCode: SetExitCode): vo
   registerMerge(program, setExitCode);
   registerKeygen(program, setExitCode);
   registerMutants(program, setExitCode);
+  registerDoctor(program, setExitCode);
 }

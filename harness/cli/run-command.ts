@@ -27,6 +27,7 @@ export interface RunFlags {
   fuzzRuns?: string;
   replay?: string;
   mutant?: string;
+  fakeHost?: boolean;
   quiet?: boolean;
   signKey?: string;
 }
@@ -45,7 +46,14 @@ export async function resolvePlan(flags: RunFlags, argv: string[]): Promise<{ pl
   if (flags.transport) {
     if (config.transport.kind !== flags.transport) config.transport = { kind: flags.transport } as ConformanceConfig['transport'];
   }
-  if (flags.mutant) {
+  if (flags.fakeHost) {
+    const t = config.transport.kind === 'vfio' ? config.transport : { kind: 'vfio' as const, pf: '0000:3b:00.0' };
+    config.transport = { ...t, fakeHost: typeof t.fakeHost === 'object' ? t.fakeHost : {} };
+  }
+  if (flags.mutant && config.transport.kind === 'vfio' && config.transport.fakeHost) {
+    const f = config.transport.fakeHost;
+    config.transport = { ...config.transport, fakeHost: { ...(typeof f === 'object' ? f : {}), mutant: flags.mutant } };
+  } else if (flags.mutant) {
     if (config.transport.kind !== 'simulator' && config.transport.kind !== 'simulator-pci') config.transport = { kind: 'simulator' };
     config.transport = { ...config.transport, mutant: flags.mutant };
   }
@@ -78,7 +86,7 @@ export async function resolvePlan(flags: RunFlags, argv: string[]): Promise<{ pl
     ...(config.fuzz?.runs ? { fuzzRuns: config.fuzz.runs } : {}),
     ...(flags.replay ? { replayPath: flags.replay } : {}),
     outDir: path.resolve(config.outDir ?? 'vmcts-out'),
-    replayBase: `vmcts run${configArg}${flags.transport ? ` --transport ${flags.transport}` : ''}${flags.mutant ? ` --mutant ${flags.mutant}` : ''}${flags.profile ? ` --profile ${flags.profile}` : ''} --seed ${runSeed}`,
+    replayBase: `vmcts run${configArg}${flags.transport ? ` --transport ${flags.transport}` : ''}${flags.fakeHost ? ' --fake-host' : ''}${flags.mutant ? ` --mutant ${flags.mutant}` : ''}${flags.profile ? ` --profile ${flags.profile}` : ''} --seed ${runSeed}`,
     ...(flags.shard ? { shard: flags.shard } : {}),
   };
   return { plan, command: ['vmcts', ...argv].join(' ') };

@@ -104,6 +104,7 @@ export class ResultsCollector implements Reporter {
       replay: meta.replay,
       driverRuleViolations: meta.driverRuleViolations ?? [],
       breaks: meta.breaks ?? [],
+      ...(meta.observation ? { observation: meta.observation } : {}),
     };
   }
 }

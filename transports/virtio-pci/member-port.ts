@@ -77,6 +77,7 @@ export class VirtioPciMemberPort implements MemberPort {
     };
     this.caps = {
       dmaObservation: vf.dma.observation === 'exact',
+      dmaObservationLevel: vf.dma.observation,
       interruptObservation: vf.irq.delivery !== 'none',
       // A PME is a message to the root port, not an interrupt of the function: no binding delivers it yet.
       pmeObservation: false,

@@ -21,6 +21,7 @@ export function registerRun(program: Command, setExitCode: SetExitCode): void {
     .option('--shard <i/n>', 'run shard i of n')
     .option('--fuzz-runs <n>', 'property-based fuzzing budget')
     .option('--replay <path>', 'run a fuzz failure again: the path its replay line printed (with --test and --seed)')
+    .option('--fake-host', 'vfio transport against the in-memory fake host (a card of the reference device\'s PCI models): the whole vfio code path without hardware')
     .option('--mutant <name>', 'run against a seeded-bug variant of the reference device (simulator; see `vmcts mutants`)')
     .option('--quiet', 'print nothing but errors')
     .option('--sign-key <file>', 'sign the package manifest with this ed25519 private key (PEM; see `vmcts keygen`)')
